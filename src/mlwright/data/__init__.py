@@ -1,0 +1,17 @@
+"""Data: reading any source, fingerprints, schemas (inference and validation), profiles, checks.
+
+Readers load data into DuckDB so that files larger than memory are scanned, not loaded;
+:func:`read` gives a pandas DataFrame, :func:`open_table` a DuckDB-backed :class:`Table`.
+"""
+
+from __future__ import annotations
+
+from mlwright.data._read import MISSING_MARKERS, open_table, read
+from mlwright.data._table import Table
+
+__all__ = [
+    "MISSING_MARKERS",
+    "Table",
+    "open_table",
+    "read",
+]

@@ -1,0 +1,1075 @@
+"""Reading data from files, DuckDB databases and SQL URLs into DuckDB (Table) or pandas.
+
+Every reader loads into a DuckDB table (see :mod:`mlwright.data._table`), so CSV, Parquet and JSON
+Lines files of any size are scanned by DuckDB and never parsed whole by pandas. Third-party
+errors are translated here, at the boundary, into :class:`~mlwright.errors.DataError` messages
+that name the file, the line or column, and the fix.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import gzip
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from mlwright.data._table import (
+    TABLE_NAME,
+    Table,
+    new_connection,
+    quote_identifier,
+    to_pandas_dtypes,
+)
+from mlwright.errors import ConfigError, DataError
+
+__all__ = [
+    "MISSING_MARKERS",
+    "SUPPORTED_FORMATS",
+    "check_columns_exist",
+    "open_table",
+    "read",
+    "suggest_names",
+]
+
+#: Cell values read as missing in text files (CSV/TSV/Excel), counted per column.
+MISSING_MARKERS: tuple[str, ...] = ("", "NA", "N/A", "null", "NULL", "NaN", "?", "-")
+
+_CSV_EXTENSIONS = {".csv", ".tsv", ".tab", ".txt", ".dat", ".data"}
+_PARQUET_EXTENSIONS = {".parquet", ".pq", ".parq"}
+_JSON_EXTENSIONS = {".jsonl", ".ndjson", ".json"}
+_EXCEL_EXTENSIONS = {".xlsx", ".xlsm"}
+_ARFF_EXTENSIONS = {".arff"}
+_DUCKDB_EXTENSIONS = {".duckdb", ".ddb", ".db"}
+_SQLITE_EXTENSIONS = {".sqlite", ".sqlite3"}
+
+SUPPORTED_FORMATS = (
+    "CSV/TSV (.csv, .tsv, .txt, optionally .gz), Parquet (.parquet), JSON Lines (.jsonl, "
+    ".ndjson, .json), Excel (.xlsx), ARFF (.arff), a DuckDB or SQLite database file with a "
+    "query, or an SQLAlchemy URL with a query"
+)
+
+# Bytes looked at to sniff encoding, delimiter and header.
+_HEAD_BYTES = 256 * 1024
+# Below this size DuckDB looks at every row to choose column types; above, at a sample (a value
+# that does not fit the sampled type is handled by re-reading that column with a wider type).
+_FULL_SNIFF_BYTES = 64 * 1024 * 1024
+_DELIMITERS = (",", "\t", ";", "|")
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+_DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+,\d+\s*")
+_MAGIC = {
+    b"PAR1": "a Parquet file",
+    b"PK\x03\x04": "a ZIP archive (an .xlsx workbook is one)",
+    b"\x1f\x8b": "a gzip-compressed file",
+    b"SQLite format 3\x00": "an SQLite database",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x7fELF": "an executable program",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# public entry points
+
+
+def read(
+    source: Any,
+    *,
+    query: str | None = None,
+    columns: Sequence[str] | None = None,
+    nrows: int | None = None,
+) -> pd.DataFrame:
+    """Read a dataset into a pandas DataFrame.
+
+    Parameters
+    ----------
+    source
+        A file path (CSV/TSV/TXT, optionally gzip-compressed; Parquet; JSON Lines; Excel;
+        ARFF), a DuckDB or SQLite database file (with ``query``), an SQLAlchemy URL such as
+        ``sqlite:///shop.db`` or ``postgresql://user:pw@host/db`` (with ``query``), or a
+        DataFrame (returned as is).
+    query
+        SQL to run against a database source.
+    columns
+        Only these columns (in this order).
+    nrows
+        Only the first ``nrows`` rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Integers are ``int64`` (``float64`` when the column has missing values), decimals
+        ``float64``, text pandas' ``str`` dtype. The cells ``""``, ``NA``, ``N/A``, ``null``,
+        ``NULL``, ``NaN``, ``?`` and ``-`` of text files are missing values; how many of each
+        were found is in ``frame.attrs["missing_markers"]`` as ``{column: {marker: count}}``.
+
+    Raises
+    ------
+    DataError
+        The source does not exist, is empty, is not tabular data, has ragged rows or duplicate
+        column names, or the database cannot be reached or queried.
+
+    Examples
+    --------
+    >>> frame = read("examples/credit-g/train.csv")  # doctest: +SKIP
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    with open_table(source, query=query, columns=columns, nrows=nrows) as table:
+        frame = table.to_pandas()
+        frame.attrs["missing_markers"] = table.missing_markers
+        return frame
+
+
+def open_table(
+    source: Any,
+    *,
+    query: str | None = None,
+    columns: Sequence[str] | None = None,
+    nrows: int | None = None,
+) -> Table:
+    """Load a dataset of any size into a DuckDB-backed :class:`Table`.
+
+    Takes the same sources as :func:`read`. CSV, Parquet and JSON Lines files are scanned by
+    DuckDB (with the memory limit from ``MLWRIGHT_DUCKDB_MEMORY_LIMIT`` and spilling to a
+    temporary folder), so files larger than memory work. Close the table when done, or use it
+    as a context manager.
+
+    Examples
+    --------
+    >>> with open_table("examples/credit-g/train.csv") as table:  # doctest: +SKIP
+    ...     table.connection.execute(f"SELECT avg(age) FROM {table.ref}").fetchone()
+    """
+    if nrows is not None and (not isinstance(nrows, int) or nrows < 0):
+        raise DataError(f"nrows must be a non-negative whole number, got {nrows!r}.")
+    if isinstance(source, Table):
+        return source
+    if isinstance(source, pd.DataFrame):
+        return _table_from_frame(source, "DataFrame", columns=columns, nrows=nrows)
+    if isinstance(source, str) and "://" in source:
+        return _open_url(source, query=query, columns=columns, nrows=nrows)
+    if not isinstance(source, (str, Path)):
+        raise DataError(
+            f"Cannot read data from a {type(source).__name__}. Pass a file path, an SQLAlchemy "
+            "URL with a query, or a pandas DataFrame."
+        )
+    path = Path(source).expanduser()
+    _check_path(path)
+    kind = _kind_of(path)
+    if query is not None and kind not in {"duckdb", "sqlite"}:
+        raise DataError(
+            f"A query was given but {path} is a {kind.upper()} file, not a database. Drop the "
+            "query, or point at a DuckDB/SQLite database file or an SQLAlchemy URL."
+        )
+    loaders = {
+        "csv": _load_csv,
+        "parquet": _load_parquet,
+        "json": _load_json,
+        "excel": _load_excel,
+        "arff": _load_arff,
+    }
+    if kind == "duckdb":
+        return _open_duckdb_file(path, query=query, columns=columns, nrows=nrows)
+    if kind == "sqlite":
+        return _open_url(f"sqlite:///{path.resolve()}", query=query, columns=columns, nrows=nrows)
+    return loaders[kind](path, columns=columns, nrows=nrows)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers shared with other modules
+
+
+def suggest_names(name: str, names: Iterable[str], n: int = 3) -> list[str]:
+    """The closest names to ``name`` (case-insensitive), best first."""
+    names = [str(candidate) for candidate in names]
+    lowered = {candidate.lower(): candidate for candidate in names}
+    matches = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[match] for match in matches]
+
+
+def check_columns_exist(wanted: Iterable[str], available: Sequence[str], source: str) -> None:
+    """Raise DataError naming the first wanted column that is not available, with suggestions."""
+    present = set(available)
+    for column in wanted:
+        if column not in present:
+            raise DataError(_unknown_column_message(column, available, source))
+
+
+def _unknown_column_message(column: str, available: Sequence[str], source: str) -> str:
+    close = suggest_names(column, available)
+    hint = (
+        f"Did you mean {', '.join(repr(name) for name in close)}?"
+        if close
+        else f"The columns are: {_preview_names(available)}."
+    )
+    return (
+        f"Column {column!r} is not in {source}. {hint} Column names are case-sensitive; pass "
+        "one of the file's column names."
+    )
+
+
+def _preview_names(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(repr(name) for name in list(names)[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+# --------------------------------------------------------------------------------------------
+# paths and formats
+
+
+def _check_path(path: Path) -> None:
+    if path.is_dir():
+        raise DataError(
+            f"{path} is a folder, not a data file. Pass the path of a file inside it "
+            f"(supported: {SUPPORTED_FORMATS})."
+        )
+    if not path.exists():
+        parent = path.parent if str(path.parent) else Path(".")
+        close: list[str] = []
+        if parent.is_dir():
+            close = difflib.get_close_matches(
+                path.name, [child.name for child in parent.iterdir()], n=3, cutoff=0.6
+            )
+        hint = f" Did you mean {', '.join(str(parent / name) for name in close)}?" if close else ""
+        raise DataError(
+            f"The data file {path} does not exist (looked in {parent.resolve()}).{hint} Check "
+            "the path, or run the command from the folder that holds the file."
+        )
+    if path.stat().st_size == 0:
+        raise DataError(
+            f"The data file {path} is empty (0 bytes). Pass a file with a header row and at "
+            "least one data row; if it is being written by another program, wait until it is "
+            "finished."
+        )
+
+
+def _kind_of(path: Path) -> str:
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in {".gz", ".gzip"} and len(suffixes) >= 2:
+        suffix = suffixes[-2]
+        if suffix in _CSV_EXTENSIONS:
+            return "csv"
+        if suffix in _JSON_EXTENSIONS:
+            return "json"
+    if suffix in _CSV_EXTENSIONS:
+        return "csv"
+    if suffix in _PARQUET_EXTENSIONS:
+        return "parquet"
+    if suffix in _JSON_EXTENSIONS:
+        return "json"
+    if suffix in _EXCEL_EXTENSIONS:
+        return "excel"
+    if suffix in _ARFF_EXTENSIONS:
+        return "arff"
+    if suffix in _SQLITE_EXTENSIONS:
+        return "sqlite"
+    if suffix in _DUCKDB_EXTENSIONS:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+        return "sqlite" if head.startswith(b"SQLite format 3\x00") else "duckdb"
+    if suffix == ".xls":
+        raise DataError(
+            f"{path} is an old-style Excel .xls workbook, which mlwright does not read. Open it "
+            "in Excel or LibreOffice and save it as .xlsx or .csv, then pass that file."
+        )
+    raise DataError(
+        f"mlwright does not know how to read {path}: the extension {suffix or '(none)'!r} is "
+        f"not a supported format. Supported: {SUPPORTED_FORMATS}. Rename the file if its "
+        "content is one of these, or convert it."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# CSV
+
+
+class _Dialect:
+    def __init__(self, encoding: str, delimiter: str, header: list[str] | None, compressed: bool):
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.header = header
+        self.compressed = compressed
+        self.decimal_comma = False
+
+    def options(self) -> str:
+        delimiter = self.delimiter.replace("'", "''")
+        parts = [
+            f"delim = '{delimiter}'",
+            "quote = '\"'",
+            "escape = '\"'",
+            "skip = 0",
+            f"header = {'true' if self.header is not None else 'false'}",
+            f"encoding = '{self.encoding}'",
+        ]
+        if self.compressed:
+            parts.append("compression = 'gzip'")
+        if self.decimal_comma:
+            parts.append("decimal_separator = ','")
+        if self.header is not None:
+            names = ", ".join(_sql_string(name) for name in self.header)
+            parts.append(f"names = [{names}]")
+        return ", ".join(parts)
+
+
+def _sql_string(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _read_head(path: Path, compressed: bool) -> bytes:
+    try:
+        if compressed:
+            with gzip.open(path, "rb") as handle:
+                return handle.read(_HEAD_BYTES)
+        with path.open("rb") as handle:
+            return handle.read(_HEAD_BYTES)
+    except (OSError, EOFError) as err:
+        raise DataError(
+            f"Could not read {path}: {err}. If it is compressed, check that the archive is "
+            "complete; otherwise check the file's permissions."
+        ) from err
+
+
+def _detect_encoding(path: Path, head: bytes, truncated: bool) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for magic, description in _MAGIC.items():
+        if head.startswith(magic):
+            raise DataError(_binary_message(path, description))
+    if b"\x00" in head:
+        even_zeros = head[0::2].count(0)
+        odd_zeros = head[1::2].count(0)
+        half = max(len(head) // 2, 1)
+        if odd_zeros > 0.3 * half and even_zeros < 0.05 * half:
+            return "utf-16"  # little-endian without a byte-order mark
+        raise DataError(_binary_message(path, "binary content (NUL bytes)"))
+    control = sum(1 for byte in head if byte < 9 or 13 < byte < 32)
+    if control > max(2, len(head) // 100):
+        raise DataError(_binary_message(path, "binary content (control bytes)"))
+    sample = head[:-4] if truncated else head
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def _binary_message(path: Path, description: str) -> str:
+    return (
+        f"{path} is not a text data file: it looks like {description}. mlwright reads "
+        f"{SUPPORTED_FORMATS}. Export the data to one of these formats, or pass the file with "
+        "the extension that matches its content."
+    )
+
+
+def _decode_head(head: bytes, encoding: str, truncated: bool) -> list[str]:
+    codec = (
+        "utf-16"
+        if encoding == "utf-16" and head[:2] in (b"\xff\xfe", b"\xfe\xff")
+        else ("utf-16-le" if encoding == "utf-16" else encoding)
+    )
+    text = head.decode(codec, errors="ignore").lstrip("\ufeff")
+    lines = text.splitlines()
+    if truncated and lines:
+        lines = lines[:-1]  # the last line may be cut in the middle
+    return [line for line in lines if line.strip()][:50]
+
+
+def _sniff_delimiter(lines: list[str], preferred: str | None) -> str:
+    best: tuple[float, int, int] | None = None
+    chosen = preferred or ","
+    for rank, delimiter in enumerate(_DELIMITERS):
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter, quotechar='"')]
+        if not counts:
+            continue
+        mode = max(set(counts), key=counts.count)
+        if mode < 2:
+            continue
+        share = counts.count(mode) / len(counts)
+        bonus = 1 if delimiter == preferred else 0
+        score = (share, bonus, -rank)
+        if best is None or score > best:
+            best = score
+            chosen = delimiter
+    return chosen
+
+
+def _sniff_csv(path: Path) -> _Dialect:
+    compressed = path.suffix.lower() in {".gz", ".gzip"}
+    head = _read_head(path, compressed)
+    size = len(head)
+    truncated = size >= _HEAD_BYTES
+    if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise DataError(
+            f"The data file {path} is empty (it holds only whitespace). Pass a file with a "
+            "header row and at least one data row."
+        )
+    encoding = _detect_encoding(path, head, truncated)
+    lines = _decode_head(head, encoding, truncated)
+    inner_suffix = Path(path.stem).suffix.lower() if compressed else path.suffix.lower()
+    preferred = "\t" if inner_suffix in {".tsv", ".tab"} else None
+    delimiter = _sniff_delimiter(lines, preferred)
+    first = next(csv.reader(lines[:1], delimiter=delimiter, quotechar='"'), [])
+    has_header = bool(first) and not any(_NUMBER.fullmatch(field) for field in first if field)
+    header = [field.strip() for field in first] if has_header else None
+    if header is not None:
+        header = [name if name else f"column{index}" for index, name in enumerate(header)]
+        _check_duplicate_names(header, str(path))
+    dialect = _Dialect(encoding, delimiter, header, compressed)
+    # Semicolon-separated files usually come from locales that write 1,5 for one and a half.
+    if delimiter == ";":
+        rows = list(csv.reader(lines[1:], delimiter=";", quotechar='"'))
+        dialect.decimal_comma = any(
+            _DECIMAL_COMMA.fullmatch(field) for row in rows for field in row
+        )
+    return dialect
+
+
+def _check_duplicate_names(names: Sequence[str], source: str) -> None:
+    seen: dict[str, str] = {}
+    duplicates: list[str] = []
+    for name in names:
+        key = str(name).lower()
+        if key in seen:
+            pair = f"{seen[key]!r} and {name!r}" if seen[key] != name else f"{name!r}"
+            if pair not in duplicates:
+                duplicates.append(pair)
+        else:
+            seen[key] = str(name)
+    if duplicates:
+        raise DataError(
+            f"{source} has duplicate column names: {', '.join(duplicates)} (names are compared "
+            "ignoring case, as SQL does). Rename the columns so each name is unique, then read "
+            "the data again."
+        )
+
+
+def _load_csv(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
+    dialect = _sniff_csv(path)
+    connection, workdir = new_connection(path.stat().st_size)
+    try:
+        types: dict[str, str] = {}
+        sample = "-1" if path.stat().st_size <= _FULL_SNIFF_BYTES else "20480"
+        markers = ", ".join(_sql_string(marker) for marker in MISSING_MARKERS)
+        for _attempt in range(200):
+            type_option = ""
+            if types:
+                mapping = ", ".join(f"{_sql_string(k)}: '{v}'" for k, v in types.items())
+                type_option = f", types = {{{mapping}}}"
+            scan = (
+                f"read_csv({_sql_string(str(path))}, {dialect.options()}, nullstr = [{markers}],"
+                " auto_type_candidates = ['BIGINT', 'DOUBLE', 'VARCHAR'],"
+                f" sample_size = {sample}{type_option})"
+            )
+            try:
+                _create_table(connection, scan, columns=columns, nrows=nrows, source=str(path))
+                break
+            except duckdb.ConversionException as err:
+                widened = _widen_type(str(err), types)
+                if widened is None:
+                    raise DataError(_csv_error_message(path, err)) from err
+            except duckdb.Error as err:
+                ragged = _find_ragged_line(path, dialect)
+                raise DataError(ragged or _csv_error_message(path, err)) from err
+        table = Table(
+            connection,
+            source=str(path),
+            workdir=workdir,
+            missing_markers=None,
+        )
+    except BaseException:
+        connection.close()
+        _remove(workdir)
+        raise
+    _require_rows(table, path)
+    table.missing_markers = _count_csv_markers(table, path, dialect, columns, nrows)
+    return table
+
+
+def _find_ragged_line(path: Path, dialect: _Dialect) -> str | None:
+    """Find the first record whose field count differs from the first record's.
+
+    Only called after DuckDB failed, to name the line in the message; DuckDB's own sniffer
+    reports ragged rows of small files as an undetectable dialect.
+    """
+    codec = {"utf-16": "utf-16"}.get(dialect.encoding, dialect.encoding)
+    opener = gzip.open if dialect.compressed else open
+    try:
+        with opener(path, "rt", encoding=codec, errors="replace", newline="") as handle:
+            reader = csv.reader(handle, delimiter=dialect.delimiter, quotechar='"')
+            expected: int | None = None
+            for record in reader:
+                if not record:
+                    continue
+                if expected is None:
+                    expected = len(record)
+                    continue
+                if len(record) != expected:
+                    shown = dialect.delimiter.join(record)[:120]
+                    return (
+                        f"{path} has ragged rows: line {reader.line_num} ({shown!r}) has "
+                        f"{len(record)} fields but the first row has {expected}. Every row must "
+                        "have the same number of fields: fix or remove that line, or quote "
+                        "fields that contain the delimiter."
+                    )
+    except (OSError, csv.Error, UnicodeError):
+        return None
+    return None
+
+
+def _widen_type(message: str, types: dict[str, str]) -> str | None:
+    """After a value did not fit the sampled type, read that column with a wider type."""
+    match = re.search(r'converting column "(.*?)"\. Could not convert string "(.*?)"', message)
+    if not match:
+        return None
+    column, value = match.group(1), match.group(2)
+    current = types.get(column)
+    if current == "VARCHAR":
+        return None
+    wider = "DOUBLE" if current is None and _NUMBER.fullmatch(value) else "VARCHAR"
+    types[column] = wider
+    return wider
+
+
+def _csv_error_message(path: Path, err: Exception) -> str:
+    text = str(err)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    original = re.search(r"Original Line: ?(.*)", text)
+    expected = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    where = f" on line {line.group(1)}" if line else ""
+    shown = f" ({original.group(1)[:120]!r})" if original else ""
+    if expected:
+        return (
+            f"{path} has ragged rows: line {line.group(1) if line else '?'}{shown} has "
+            f"{expected.group(2)} fields but the header has {expected.group(1)}. Every row "
+            "must have the same number of fields: fix or remove that line, or quote fields "
+            "that contain the delimiter."
+        )
+    if "unterminated quote" in text.lower() or "quote" in text.lower() and line:
+        return (
+            f"{path} could not be parsed as CSV{where}{shown}: a quoted field is not closed. "
+            'Close the quote or double the quote character inside the field ("").'
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return (
+        f"{path} could not be read as CSV{where}{shown}: {first}. Check that the file is "
+        "comma-, semicolon-, tab- or pipe-separated text with one record per line."
+    )
+
+
+def _create_table(
+    connection: duckdb.DuckDBPyConnection,
+    scan: str,
+    *,
+    columns: Sequence[str] | None,
+    nrows: int | None,
+    source: str,
+) -> None:
+    if columns is not None:
+        available = [
+            column[0] for column in connection.execute(f"SELECT * FROM {scan} LIMIT 0").description
+        ]
+        check_columns_exist(columns, available, source)
+        select = ", ".join(quote_identifier(column) for column in columns)
+    else:
+        select = "*"
+    limit = f" LIMIT {int(nrows)}" if nrows is not None else ""
+    connection.execute(f"DROP TABLE IF EXISTS {quote_identifier(TABLE_NAME)}")
+    connection.execute(
+        f"CREATE TABLE {quote_identifier(TABLE_NAME)} AS SELECT {select} FROM {scan}{limit}"
+    )
+
+
+def _count_csv_markers(
+    table: Table,
+    path: Path,
+    dialect: _Dialect,
+    columns: Sequence[str] | None,
+    nrows: int | None,
+) -> dict[str, dict[str, int]]:
+    """Count each missing-value marker per column with one scan of the raw text."""
+    wanted = list(columns) if columns is not None else table.columns
+    raw = (
+        f"read_csv({_sql_string(str(path))}, {dialect.options()}, all_varchar = true, "
+        "nullstr = [''])"
+    )
+    limit = f" LIMIT {int(nrows)}" if nrows is not None else ""
+    aggregates: list[str] = []
+    keys: list[tuple[str, str]] = []
+    for column in wanted:
+        identifier = quote_identifier(column)
+        aggregates.append(f"count(*) - count({identifier})")
+        keys.append((column, ""))
+        for marker in MISSING_MARKERS[1:]:
+            aggregates.append(f"count_if({identifier} = {_sql_string(marker)})")
+            keys.append((column, marker))
+    if not aggregates:
+        return {}
+    select = ", ".join(quote_identifier(column) for column in wanted)
+    query = f"SELECT {', '.join(aggregates)} FROM (SELECT {select} FROM {raw}{limit})"
+    counts = table.connection.execute(query).fetchone()
+    result: dict[str, dict[str, int]] = {}
+    for (column, marker), count in zip(keys, counts, strict=True):
+        if count:
+            result.setdefault(column, {})[marker] = int(count)
+    return result
+
+
+def _require_rows(table: Table, path: Path | str) -> None:
+    if table.n_rows == 0:
+        table.close()
+        raise DataError(
+            f"{path} has a header ({_preview_names(table.columns)}) but no data rows. Pass a "
+            "file with at least one row of data."
+        )
+
+
+def _remove(workdir: Path) -> None:
+    import shutil
+
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Parquet and JSON
+
+
+def _load_scan(
+    path: Path,
+    scan: str,
+    fmt: str,
+    fix: str,
+    *,
+    columns: Sequence[str] | None,
+    nrows: int | None,
+) -> Table:
+    connection, workdir = new_connection(path.stat().st_size)
+    try:
+        try:
+            _create_table(connection, scan, columns=columns, nrows=nrows, source=str(path))
+        except duckdb.Error as err:
+            first = str(err).strip().splitlines()[0]
+            raise DataError(f"{path} could not be read as {fmt}: {first}. {fix}") from err
+        table = Table(connection, source=str(path), workdir=workdir)
+    except BaseException:
+        connection.close()
+        _remove(workdir)
+        raise
+    _check_duplicate_names(table.columns, str(path))
+    _require_rows(table, path)
+    return table
+
+
+def _load_parquet(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PAR1":
+        raise DataError(
+            f"{path} has a Parquet extension but is not a Parquet file (it does not start with "
+            "the Parquet magic bytes). Re-export it as Parquet, or rename it to match its "
+            "content (.csv, .jsonl)."
+        )
+    scan = f"read_parquet({_sql_string(str(path))})"
+    fix = "Check that the file was completely written; re-export it if it is truncated."
+    return _load_scan(path, scan, "Parquet", fix, columns=columns, nrows=nrows)
+
+
+def _load_json(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
+    compressed = path.suffix.lower() in {".gz", ".gzip"}
+    head = _read_head(path, compressed)
+    if not head.strip():
+        raise DataError(
+            f"The data file {path} is empty (it holds only whitespace). Pass a file with at "
+            "least one JSON record."
+        )
+    _detect_encoding(path, head, len(head) >= _HEAD_BYTES)
+    scan = f"read_json({_sql_string(str(path))}, format = 'auto')"
+    fix = (
+        'Write one JSON object per line (JSON Lines), e.g. {"age": 41, "city": "Oslo"}, '
+        "or one JSON array of such objects."
+    )
+    return _load_scan(path, scan, "JSON", fix, columns=columns, nrows=nrows)
+
+
+# --------------------------------------------------------------------------------------------
+# in-memory frames: DataFrames, Excel, ARFF, SQL results
+
+
+def _table_from_frame(
+    frame: pd.DataFrame,
+    source: str,
+    *,
+    columns: Sequence[str] | None = None,
+    nrows: int | None = None,
+    missing_markers: dict[str, dict[str, int]] | None = None,
+) -> Table:
+    names = [str(column) for column in frame.columns]
+    _check_duplicate_names(names, source)
+    if columns is not None:
+        check_columns_exist(columns, names, source)
+        frame = frame.loc[:, list(columns)]
+        names = list(columns)
+    if nrows is not None:
+        frame = frame.iloc[:nrows]
+    prepared = _frame_for_duckdb(frame, names)
+    connection, workdir = new_connection(int(prepared.memory_usage(deep=False).sum()))
+    try:
+        connection.register("__mlwright_frame", prepared)
+        connection.execute(
+            f"CREATE TABLE {quote_identifier(TABLE_NAME)} AS SELECT * FROM __mlwright_frame"
+        )
+        connection.unregister("__mlwright_frame")
+        markers = missing_markers
+        if markers is None:
+            markers = frame.attrs.get("missing_markers") or {}
+            if columns is not None:
+                markers = {key: value for key, value in markers.items() if key in set(columns)}
+        table = Table(connection, source=source, missing_markers=markers, workdir=workdir)
+    except duckdb.Error as err:
+        connection.close()
+        _remove(workdir)
+        raise DataError(
+            f"The data from {source} could not be loaded into DuckDB: "
+            f"{str(err).splitlines()[0]}. Give each column values of one type."
+        ) from err
+    return table
+
+
+def _frame_for_duckdb(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """A copy DuckDB can scan: string column names, one type per object column."""
+    converted: dict[str, Any] = {}
+    for position, name in enumerate(names):
+        column = frame.iloc[:, position]
+        if pd.api.types.is_object_dtype(column.dtype):
+            non_missing = column.dropna()
+            kinds = {type(value) for value in non_missing}
+            if kinds and all(issubclass(kind, bool) for kind in kinds):
+                column = column.astype("boolean")
+            elif kinds and all(
+                issubclass(kind, (int, float)) and not issubclass(kind, bool) for kind in kinds
+            ):
+                column = pd.to_numeric(column)
+            elif kinds and not all(issubclass(kind, str) for kind in kinds):
+                column = column.map(lambda value: None if _is_missing(value) else str(value))
+                column = column.astype("str")
+        elif isinstance(column.dtype, pd.CategoricalDtype):
+            column = (
+                column.astype("str")
+                if column.cat.categories.dtype == object
+                else (column.astype(column.cat.categories.dtype))
+            )
+        converted[name] = column.reset_index(drop=True)
+    prepared = pd.DataFrame(converted)
+    prepared.columns = names
+    return prepared
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _apply_markers(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """Turn marker strings into missing values and give columns numeric types where they fit."""
+    counts: dict[str, dict[str, int]] = {}
+    columns: dict[str, Any] = {}
+    for position, name in enumerate(frame.columns):
+        column = frame.iloc[:, position]
+        column_counts: dict[str, int] = {}
+        missing = column.isna()
+        if missing.any():
+            column_counts[""] = int(missing.sum())
+        if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+            as_text = column.map(lambda value: value.strip() if isinstance(value, str) else value)
+            for marker in MISSING_MARKERS:
+                hits = as_text == marker
+                number = int(hits.sum())
+                if number:
+                    column_counts[marker] = column_counts.get(marker, 0) + number
+                    column = column.mask(hits)
+            column = _numeric_if_possible(column)
+        if column_counts:
+            counts[str(name)] = column_counts
+        columns[str(name)] = column
+    result = pd.DataFrame(columns)
+    result.columns = [str(name) for name in frame.columns]
+    return result, counts
+
+
+def _numeric_if_possible(column: pd.Series) -> pd.Series:
+    non_missing = column.dropna()
+    if len(non_missing) == 0:
+        return column.astype("str")
+    if all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) for value in non_missing
+    ):
+        return pd.to_numeric(column)
+    text = non_missing.astype(str)
+    if text.str.fullmatch(_NUMBER.pattern).all():
+        return pd.to_numeric(column.map(lambda value: value if _is_missing(value) else str(value)))
+    if all(isinstance(value, str) for value in non_missing):
+        return column.astype("str")
+    return column
+
+
+def _load_excel(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
+    try:
+        import openpyxl  # noqa: F401 - checked here to name the extra in the message
+    except ImportError as err:
+        raise ConfigError(
+            f"Reading the Excel workbook {path} needs openpyxl, which is not installed. "
+            "Install it with: pip install 'mlwright[excel]' (or save the sheet as CSV)."
+        ) from err
+    try:
+        raw = pd.read_excel(
+            path,
+            sheet_name=0,
+            engine="openpyxl",
+            dtype=object,
+            keep_default_na=False,
+            na_values=[],
+        )
+    except Exception as err:  # openpyxl raises many unrelated types for broken workbooks
+        raise DataError(
+            f"{path} could not be read as an Excel workbook: {err}. Check that it is a valid "
+            ".xlsx file (open and re-save it in Excel or LibreOffice), or export it as CSV."
+        ) from err
+    names = [str(name) for name in raw.columns]
+    if any(name.startswith("Unnamed: ") for name in names) and len(raw) == 0:
+        raise DataError(f"The first sheet of {path} is empty. Put the table in the first sheet.")
+    _check_duplicate_excel_names(names, path)
+    frame, counts = _apply_markers(raw)
+    table = _table_from_frame(
+        frame, str(path), columns=columns, nrows=nrows, missing_markers=counts
+    )
+    _require_rows(table, path)
+    return table
+
+
+def _check_duplicate_excel_names(names: list[str], path: Path) -> None:
+    # pandas renames a repeated header "x" to "x.1"; report the original names.
+    original = [re.sub(r"\.\d+$", "", name) for name in names]
+    for name, base in zip(names, original, strict=True):
+        if name != base and base in names:
+            _check_duplicate_names(original, str(path))
+    _check_duplicate_names(names, str(path))
+
+
+def _load_arff(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
+    import arff
+
+    head = _read_head(path, compressed=False)
+    encoding = _detect_encoding(path, head, len(head) >= _HEAD_BYTES)
+    try:
+        with path.open(encoding="latin-1" if encoding == "latin-1" else encoding) as handle:
+            content = arff.load(handle)
+    except arff.ArffException as err:
+        raise DataError(
+            f"{path} is not valid ARFF: {err}. Check the @relation, @attribute and @data "
+            "sections (OpenML's format)."
+        ) from err
+    attributes = content["attributes"]
+    names = [str(name) for name, _kind in attributes]
+    _check_duplicate_names(names, str(path))
+    rows = content["data"]
+    frame = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame(columns=names)
+    counts: dict[str, dict[str, int]] = {}
+    columns_data: dict[str, Any] = {}
+    for name, kind in attributes:
+        column = frame[name]
+        missing = int(column.isna().sum())
+        if missing:
+            counts[name] = {"?": missing}
+        if (
+            isinstance(kind, list)
+            or str(kind).upper() in {"STRING"}
+            or str(kind).upper().startswith("DATE")
+        ):
+            # Nominal attributes are categories: keep their labels as strings.
+            column = column.map(lambda value: None if _is_missing(value) else str(value)).astype(
+                "str"
+            )
+        else:
+            column = pd.to_numeric(column)
+        columns_data[name] = column
+    frame = pd.DataFrame(columns_data, columns=names)
+    table = _table_from_frame(
+        frame, str(path), columns=columns, nrows=nrows, missing_markers=counts
+    )
+    _require_rows(table, path)
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# databases
+
+
+def _open_duckdb_file(
+    path: Path, *, query: str | None, columns: Sequence[str] | None, nrows: int | None
+) -> Table:
+    connection, workdir = new_connection(path.stat().st_size)
+    try:
+        home = connection.execute("SELECT current_database()").fetchone()[0]
+        try:
+            connection.execute(f"ATTACH {_sql_string(str(path))} AS source_db (READ_ONLY)")
+        except duckdb.Error as err:
+            raise DataError(
+                f"{path} could not be opened as a DuckDB database: {str(err).splitlines()[0]}. "
+                "Check that it is a DuckDB file written by a compatible DuckDB version."
+            ) from err
+        connection.execute("USE source_db")
+        if query is None:
+            query = _default_query(
+                [row[0] for row in connection.execute("SHOW TABLES").fetchall()], str(path)
+            )
+        target = f"{quote_identifier(home)}.main.{quote_identifier(TABLE_NAME)}"
+        try:
+            connection.execute(f"CREATE TABLE {target} AS {query}")
+        except duckdb.Error as err:
+            raise DataError(
+                f"The query {query!r} failed on the DuckDB database {path}: "
+                f"{str(err).splitlines()[0]}. Fix the SQL (list the tables with SHOW TABLES)."
+            ) from err
+        connection.execute(f"USE {quote_identifier(home)}")
+        connection.execute("DETACH source_db")
+        table = Table(connection, source=f"{path} (query: {query})", workdir=workdir)
+    except BaseException:
+        connection.close()
+        _remove(workdir)
+        raise
+    return _restrict(table, columns, nrows)
+
+
+def _default_query(tables: list[str], source: str) -> str:
+    if len(tables) == 1:
+        return f"SELECT * FROM {quote_identifier(tables[0])}"
+    listed = ", ".join(tables) if tables else "none"
+    raise DataError(
+        f"{source} is a database; say which data to read with a query (--query / query=), e.g. "
+        f'"SELECT * FROM {tables[0] if tables else "my_table"}". Its tables: {listed}.'
+    )
+
+
+def _restrict(table: Table, columns: Sequence[str] | None, nrows: int | None) -> Table:
+    _check_duplicate_names(table.columns, table.source)
+    if columns is None and nrows is None:
+        _require_rows(table, table.source)
+        return table
+    if columns is not None:
+        check_columns_exist(columns, table.columns, table.source)
+        select = ", ".join(quote_identifier(column) for column in columns)
+    else:
+        select = "*"
+    limit = f" LIMIT {int(nrows)}" if nrows is not None else ""
+    connection = table.connection
+    connection.execute(
+        f"CREATE TABLE __mlwright_restricted AS SELECT {select} FROM {table.ref}{limit}"
+    )
+    connection.execute(f"DROP TABLE {table.ref}")
+    connection.execute(f"ALTER TABLE __mlwright_restricted RENAME TO {table.ref}")
+    restricted = Table(connection, source=table.source, workdir=table._workdir)
+    table._closed = True  # ownership of the connection moved to the restricted table
+    _require_rows(restricted, restricted.source)
+    return restricted
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is masked by pattern instead
+        return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
+
+
+def _open_url(
+    url: str, *, query: str | None, columns: Sequence[str] | None, nrows: int | None
+) -> Table:
+    masked = mask_url(url)
+    if url.startswith("duckdb:///"):
+        path = Path(url.removeprefix("duckdb:///"))
+        _check_path(path)
+        return _open_duckdb_file(path, query=query, columns=columns, nrows=nrows)
+    if url.startswith(("http://", "https://", "s3://", "gs://")):
+        raise DataError(
+            f"mlwright does not download data ({masked}). Download the file first and pass its "
+            "local path."
+        )
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    fix = (
+        "Check the host, port, database name, user and password, and that the server accepts "
+        "connections from this machine."
+    )
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except ArgumentError as err:
+        raise DataError(
+            f"{masked} is not a valid SQLAlchemy URL: {err}. Use the form "
+            "dialect+driver://user:password@host:port/database, e.g. sqlite:///shop.db."
+        ) from err
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            if not Path(database).is_file():
+                raise DataError(
+                    f"Cannot read from {masked}: the SQLite database file {database} does not "
+                    "exist. Check the path (sqlite:///relative/path.db or "
+                    "sqlite:////absolute/path.db)."
+                )
+            # Read-only, so that a mistyped path never creates an empty database.
+            url = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
+        fix = "Check that the file is an SQLite database and that you may read it."
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as err:
+        raise DataError(
+            f"Cannot read from {masked}: the database driver is not installed ({err}). Install "
+            "the Python package that provides it (the module named above) with pip, e.g. "
+            "pip install 'psycopg[binary]' for postgresql+psycopg://."
+        ) from err
+    except ArgumentError as err:
+        raise DataError(f"{masked} is not a valid SQLAlchemy URL: {err}.") from err
+    try:
+        try:
+            connection = engine.connect()
+        except SQLAlchemyError as err:
+            raise DataError(
+                f"Cannot connect to the database {masked}: {_first_line(err)}. {fix}"
+            ) from err
+        with connection:
+            if query is None:
+                tables = sqlalchemy.inspect(connection).get_table_names()
+                query = _default_query([str(name) for name in tables], masked)
+            try:
+                frame = pd.read_sql_query(sqlalchemy.text(query), connection)
+            except SQLAlchemyError as err:
+                raise DataError(
+                    f"The query {query!r} failed on {masked}: {_first_line(err)}. Fix the SQL "
+                    "(check table and column names)."
+                ) from err
+    finally:
+        engine.dispose()
+    frame = to_pandas_dtypes(frame)
+    table = _table_from_frame(
+        frame, f"{masked} (query: {query})", columns=columns, nrows=nrows, missing_markers={}
+    )
+    _require_rows(table, table.source)
+    return table
+
+
+def _first_line(err: Exception) -> str:
+    original = getattr(err, "orig", None)
+    text = str(original if original is not None else err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

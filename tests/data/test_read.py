@@ -1,0 +1,300 @@
+"""Reading every supported source into pandas (read) and DuckDB (open_table)."""
+
+from __future__ import annotations
+
+import codecs
+import sqlite3
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlwright.data import MISSING_MARKERS, Table, open_table, read
+from mlwright.errors import ConfigError, DataError
+
+SPECIAL = ["char_freq_;", "char_freq_(", 'quote"d', "with space", "ünïcode"]
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "age": [41, 35, 29, 52],
+            "income": [1200.5, np.nan, 980.25, 4000.0],
+            "city": pd.Series(["Oslo", "Bergen", None, "Oslo"], dtype="str"),
+            "count": [1.0, np.nan, 3.0, 4.0],
+        }
+    )
+
+
+def test_csv_types_and_missing_markers(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "id,age,income,city\n"
+        "1,41,1200.5,Oslo\n"
+        "2,NA,?,Bergen\n"
+        "3,-,980.25,null\n"
+        "4,52,N/A,\n"
+        "5,33,12.0,-\n"
+    )
+    frame = read(path)
+    assert list(frame.columns) == ["id", "age", "income", "city"]
+    assert frame["id"].dtype == np.int64
+    # An integer column with missing values becomes float64 (documented convention).
+    assert frame["age"].dtype == np.float64
+    assert frame["income"].dtype == np.float64
+    assert pd.api.types.is_string_dtype(frame["city"].dtype)
+    assert frame["age"].isna().sum() == 2
+    assert frame["city"].isna().sum() == 3
+    assert frame["income"].tolist()[0] == 1200.5
+    markers = frame.attrs["missing_markers"]
+    assert markers["age"] == {"NA": 1, "-": 1}
+    assert markers["income"] == {"?": 1, "N/A": 1}
+    assert markers["city"] == {"null": 1, "": 1, "-": 1}
+    assert "id" not in markers
+
+
+def test_every_documented_marker_reads_as_missing(tmp_path):
+    path = tmp_path / "markers.csv"
+    rows = "\n".join(f"{index},{marker}" for index, marker in enumerate(MISSING_MARKERS))
+    path.write_text("row,value\n" + rows + "\n99,7\n")
+    frame = read(path)
+    assert frame["value"].isna().sum() == len(MISSING_MARKERS)
+    assert frame["value"].dtype == np.float64
+    assert sum(frame.attrs["missing_markers"]["value"].values()) == len(MISSING_MARKERS)
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "suffix"), [("\t", ".tsv"), (";", ".csv"), ("|", ".txt"), ("\t", ".csv")]
+)
+def test_delimiters_are_sniffed(tmp_path, delimiter, suffix):
+    path = tmp_path / f"data{suffix}"
+    lines = [delimiter.join(["a", "b", "c"])] + [
+        delimiter.join([str(index), f"x{index}", str(index * 0.5)]) for index in range(20)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    frame = read(path)
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert frame.shape == (20, 3)
+    assert frame["c"].iloc[3] == 1.5
+
+
+def test_semicolon_file_with_decimal_commas(tmp_path):
+    path = tmp_path / "european.csv"
+    path.write_text("Preis;Menge;Ort\n1,5;3;Köln\n2,25;4;Bonn\n")
+    frame = read(path)
+    assert frame["Preis"].tolist() == [1.5, 2.25]
+    assert frame["Menge"].tolist() == [3, 4]
+
+
+def test_quoted_fields(tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('name,note\n"Smith, John","said ""hi"""\nDoe,"line one\nline two"\n')
+    frame = read(path)
+    assert frame["name"].tolist() == ["Smith, John", "Doe"]
+    assert frame["note"].tolist() == ['said "hi"', "line one\nline two"]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16", "utf-8-sig"])
+def test_encodings(tmp_path, encoding):
+    path = tmp_path / "encoded.csv"
+    path.write_bytes("name,score\ncafé,1\nnaïve,2\nZürich,3\n".encode(encoding))
+    frame = read(path)
+    assert list(frame.columns) == ["name", "score"]
+    assert frame["name"].tolist() == ["café", "naïve", "Zürich"]
+    assert frame["score"].tolist() == [1, 2, 3]
+
+
+def test_utf16_little_endian_without_bom(tmp_path):
+    path = tmp_path / "u16.csv"
+    path.write_bytes("x,y\n1,2\n3,4\n".encode("utf-16-le"))
+    assert not path.read_bytes().startswith(codecs.BOM_UTF16_LE)
+    assert read(path)["y"].tolist() == [2, 4]
+
+
+def test_file_without_header_gets_positional_names(tmp_path):
+    path = tmp_path / "noheader.csv"
+    path.write_text("1,2.5,a\n3,4.5,b\n")
+    frame = read(path)
+    assert list(frame.columns) == ["column0", "column1", "column2"]
+    assert len(frame) == 2
+
+
+def test_special_column_names_survive_every_format(tmp_path):
+    data = pd.DataFrame(
+        {name: [float(index), float(index) + 1] for index, name in enumerate(SPECIAL)}
+    )
+    csv_path = tmp_path / "special.csv"
+    data.to_csv(csv_path, index=False)
+    parquet_path = tmp_path / "special.parquet"
+    data.to_parquet(parquet_path)
+    jsonl_path = tmp_path / "special.jsonl"
+    data.to_json(jsonl_path, orient="records", lines=True)
+    for path in (csv_path, parquet_path, jsonl_path):
+        frame = read(path)
+        assert list(frame.columns) == SPECIAL, path
+        pd.testing.assert_frame_equal(frame, data, check_dtype=False)
+
+
+def test_late_non_numeric_value_makes_the_column_text(tmp_path):
+    path = tmp_path / "late.csv"
+    lines = ["code,value"] + [f"{index},{index}" for index in range(30000)] + ["A12,1.5"]
+    path.write_text("\n".join(lines) + "\n")
+    frame = read(path)
+    assert pd.api.types.is_string_dtype(frame["code"].dtype)
+    assert frame["code"].iloc[-1] == "A12"
+    assert frame["value"].dtype == np.float64
+    assert frame["value"].iloc[-1] == 1.5
+
+
+def test_gzip_csv(tmp_path):
+    import gzip
+
+    path = tmp_path / "data.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("a,b\n1,x\n2,y\n")
+    assert read(path)["b"].tolist() == ["x", "y"]
+
+
+def test_parquet_and_jsonl(tmp_path, frame):
+    parquet_path = tmp_path / "data.parquet"
+    frame.to_parquet(parquet_path)
+    jsonl_path = tmp_path / "data.jsonl"
+    frame.to_json(jsonl_path, orient="records", lines=True)
+    for path in (parquet_path, jsonl_path):
+        result = read(path)
+        assert list(result.columns) == list(frame.columns)
+        assert result["age"].dtype == np.int64
+        assert result["income"].isna().sum() == 1
+        assert result["city"].isna().sum() == 1
+        assert result.attrs["missing_markers"] == {}
+
+
+def test_arff_nominals_become_strings(tmp_path):
+    path = tmp_path / "data.arff"
+    path.write_text(
+        "@relation demo\n"
+        "@attribute age numeric\n"
+        "@attribute color {red,green}\n"
+        "@attribute 'char_freq_(' real\n"
+        "@attribute class {yes,no}\n"
+        "@data\n"
+        "1,red,0.5,yes\n"
+        "?,green,?,no\n"
+        "3,?,1.5,yes\n"
+    )
+    frame = read(path)
+    assert list(frame.columns) == ["age", "color", "char_freq_(", "class"]
+    assert pd.api.types.is_string_dtype(frame["color"].dtype)
+    assert frame["color"].isna().sum() == 1
+    assert frame["color"].iloc[0] == "red"
+    assert frame["age"].dtype == np.float64
+    assert frame.attrs["missing_markers"]["age"] == {"?": 1}
+
+
+def test_invalid_arff(tmp_path):
+    path = tmp_path / "broken.arff"
+    path.write_text("@relation x\n@attribute a numeric\n@data\n1,2,3\n")
+    with pytest.raises(DataError, match=r"broken\.arff is not valid ARFF"):
+        read(path)
+
+
+def test_excel(tmp_path, frame):
+    path = tmp_path / "book.xlsx"
+    frame.to_excel(path, index=False)
+    result = read(path)
+    assert list(result.columns) == list(frame.columns)
+    assert result["age"].tolist() == [41, 35, 29, 52]
+    assert result["city"].isna().sum() == 1
+
+
+def test_excel_without_openpyxl(tmp_path, frame, monkeypatch):
+    import builtins
+
+    path = tmp_path / "book.xlsx"
+    frame.to_excel(path, index=False)
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "openpyxl":
+            raise ImportError("No module named 'openpyxl'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ConfigError, match=r"pip install 'mlwright\[excel\]'"):
+        read(path)
+
+
+def test_sqlite_file_and_url(tmp_path, frame):
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as connection:
+        frame.to_sql("people", connection, index=False)
+    # A database with one table is read whole; a query selects.
+    assert len(read(path)) == 4
+    result = read(f"sqlite:///{path}", query="SELECT age, city FROM people WHERE age > 30")
+    assert list(result.columns) == ["age", "city"]
+    assert result["age"].tolist() == [41, 35, 52]
+
+
+def test_duckdb_file_with_query(tmp_path, frame):
+    path = tmp_path / "warehouse.duckdb"
+    connection = duckdb.connect(str(path))
+    connection.register("frame_view", frame)
+    connection.execute("CREATE TABLE people AS SELECT * FROM frame_view")
+    connection.execute("CREATE TABLE other AS SELECT 1 AS x")
+    connection.close()
+    result = read(path, query="SELECT * FROM people ORDER BY age")
+    assert result["age"].tolist() == [29, 35, 41, 52]
+    with pytest.raises(DataError, match=r"Its tables: other, people"):
+        read(path)
+    with pytest.raises(DataError, match=r"The query 'SELECT \* FROM nope' failed"):
+        read(path, query="SELECT * FROM nope")
+
+
+def test_dataframe_is_returned_as_is(frame):
+    assert read(frame) is frame
+
+
+def test_columns_and_nrows(tmp_path, frame):
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    result = read(path, columns=["city", "age"], nrows=2)
+    assert list(result.columns) == ["city", "age"]
+    assert len(result) == 2
+    with pytest.raises(DataError, match=r"Did you mean 'city'"):
+        read(path, columns=["cty"])
+
+
+def test_open_table_queries_and_converts(tmp_path, frame):
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    with open_table(path) as table:
+        assert isinstance(table, Table)
+        assert table.n_rows == 4
+        assert table.columns == list(frame.columns)
+        assert table.source == str(path)
+        (mean_age,) = table.connection.execute(f"SELECT avg(age) FROM {table.ref}").fetchone()
+        assert mean_age == pytest.approx(39.25)
+        assert table.to_pandas(columns=["age"], limit=2)["age"].tolist() == [41, 35]
+        sample = table.sample(2, seed=1)
+        assert len(sample) == 2
+        pd.testing.assert_frame_equal(sample, table.sample(2, seed=1))
+        assert table.sample(10).shape == (4, 4)
+        assert table.missing_markers == {"income": {"": 1}, "city": {"": 1}, "count": {"": 1}}
+
+
+def test_open_table_from_frame_keeps_names(frame):
+    data = frame.rename(columns={"age": "char_freq_;"})
+    with open_table(data) as table:
+        assert table.columns[0] == "char_freq_;"
+        assert table.to_pandas()["char_freq_;"].tolist() == [41, 35, 29, 52]
+
+
+def test_closed_table_removes_its_files(tmp_path, frame):
+    table = open_table(frame)
+    workdir = table._workdir
+    assert workdir.exists()
+    table.close()
+    assert not workdir.exists()
+    table.close()  # closing twice is harmless
