@@ -1,0 +1,436 @@
+"""Column statistics computed with DuckDB aggregates, shared by ``profile`` and ``check``.
+
+Everything here runs as SQL over a :class:`~mlwright.data.Table` (a DuckDB relation), so a file
+larger than memory is scanned in a few passes and never loaded into pandas:
+
+* pass 1: counts, missing, distinct, min/max/mean/std, quantiles, string lengths, how many
+  strings parse as numbers, candidate top values (one ``SELECT`` for all columns);
+* pass 2: histograms, exact counts of the top values, outlier counts (needs pass 1's quantiles);
+* pass 3 (checks only): duplicate and conflicting-duplicate rows through row hashes.
+
+Exact ``count(DISTINCT)`` and exact quantiles keep every value in memory, so above
+:data:`EXACT_LIMIT` rows they switch to DuckDB's HyperLogLog and t-digest approximations
+(``approx_count_distinct``, ``approx_quantile``); the result says which were used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Up to this many rows, distinct counts and quantiles are exact; above, approximate.
+EXACT_LIMIT = 1_000_000
+#: Columns with at most this many distinct values get their full value counts in pass 2.
+FULL_COUNTS_LIMIT = 200
+#: How many top values a column reports.
+TOP_K = 10
+#: Histogram bins for numeric columns.
+HISTOGRAM_BINS = 30
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+#: Extreme-outlier fences: Q1 - k*IQR and Q3 + k*IQR (Tukey's "far out" values).
+IQR_FACTOR = 3.0
+
+_NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+    "DECIMAL",
+)
+_INTEGER_TYPES = _NUMERIC_TYPES[:10]
+_TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP", "TIME")
+
+
+def quote(name: str) -> str:
+    """SQL-quote a column name (double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def storage_kind(duckdb_type: str) -> str:
+    """Map a DuckDB type name to ``numeric``, ``boolean``, ``temporal``, ``string`` or ``other``."""
+    base = duckdb_type.upper().split("(")[0].strip()
+    if base in _NUMERIC_TYPES:
+        return "numeric"
+    if base == "BOOLEAN":
+        return "boolean"
+    if base.startswith(_TEMPORAL_PREFIXES):
+        return "temporal"
+    if base in ("VARCHAR", "STRING", "TEXT", "ENUM", "UUID") or base.startswith("ENUM"):
+        return "string"
+    return "other"
+
+
+def is_integer_type(duckdb_type: str) -> bool:
+    return duckdb_type.upper().split("(")[0].strip() in _INTEGER_TYPES
+
+
+@dataclass
+class ColumnStats:
+    """Aggregates of one column (numbers are ``None`` where they do not apply)."""
+
+    name: str
+    duckdb_type: str
+    kind: str
+    count: int = 0
+    missing: int = 0
+    distinct: int = 0
+    distinct_exact: bool = True
+    minimum: Any = None
+    maximum: Any = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    quantiles_exact: bool = True
+    top_values: list[tuple[Any, int]] = field(default_factory=list)
+    histogram: dict[str, list] | None = None
+    #: strings only: how many non-missing values parse as numbers, and examples of the others.
+    numeric_parsable: int | None = None
+    non_numeric_examples: list[str] = field(default_factory=list)
+    numeric_examples: list[str] = field(default_factory=list)
+    min_length: int | None = None
+    max_length: int | None = None
+    mean_length: float | None = None
+    #: numeric only: extreme outliers beyond the IQR fences.
+    outliers_low: int | None = None
+    outliers_high: int | None = None
+    fence_low: float | None = None
+    fence_high: float | None = None
+    zeros: int | None = None
+
+    @property
+    def missing_share(self) -> float:
+        total = self.count + self.missing
+        return self.missing / total if total else 0.0
+
+    @property
+    def top_share(self) -> float:
+        """Share of non-missing values taken by the most frequent value."""
+        if not self.top_values or not self.count:
+            return 0.0
+        return self.top_values[0][1] / self.count
+
+
+@dataclass
+class TableStats:
+    """Statistics of every column plus the row count."""
+
+    n_rows: int
+    columns: dict[str, ColumnStats]
+    exact: bool
+
+    def __getitem__(self, name: str) -> ColumnStats:
+        return self.columns[name]
+
+
+def column_types(connection, ref: str) -> dict[str, str]:
+    """DuckDB type of every column of the relation ``ref``."""
+    rows = connection.execute(f"DESCRIBE SELECT * FROM {ref}").fetchall()
+    return {row[0]: str(row[1]) for row in rows}
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly Python value (dates as ISO strings, decimals as floats)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    as_float = _float(value)
+    return as_float if as_float is not None else str(value)
+
+
+def compute_stats(connection, ref: str, n_rows: int, columns: list[str]) -> TableStats:
+    """Run passes 1 and 2 over ``ref`` and return the statistics of ``columns``.
+
+    Parameters
+    ----------
+    connection
+        A DuckDB connection on which ``ref`` is a relation.
+    ref
+        The SQL-quoted relation name.
+    n_rows
+        Its row count (decides exact or approximate aggregates).
+    columns
+        Which columns to summarise, in order.
+    """
+    types = column_types(connection, ref)
+    exact = n_rows <= EXACT_LIMIT
+    stats = {name: ColumnStats(name, types[name], storage_kind(types[name])) for name in columns}
+    _pass_one(connection, ref, stats, exact)
+    _pass_two(connection, ref, stats)
+    return TableStats(n_rows=n_rows, columns=stats, exact=exact)
+
+
+def _pass_one(connection, ref: str, stats: dict[str, ColumnStats], exact: bool) -> None:
+    expressions: list[str] = ["count(*)"]
+    slots: list[tuple[str, str]] = []
+
+    def add(name: str, key: str, sql: str) -> None:
+        expressions.append(sql)
+        slots.append((name, key))
+
+    quantile_list = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
+    for name, column in stats.items():
+        col = quote(name)
+        add(name, "count", f"count({col})")
+        distinct = f"count(DISTINCT {col})" if exact else f"approx_count_distinct({col})"
+        add(name, "distinct", distinct)
+        if column.kind == "numeric":
+            value = f"CAST({col} AS DOUBLE)"
+            add(name, "minimum", f"min({value})")
+            add(name, "maximum", f"max({value})")
+            add(name, "mean", f"avg({value})")
+            add(name, "std", f"stddev_samp({value})")
+            add(name, "zeros", f"count(*) FILTER (WHERE {value} = 0)")
+            if exact:
+                add(name, "quantiles", f"quantile_cont({value}, {quantile_list})")
+            else:
+                add(name, "quantiles", f"approx_quantile({value}, {quantile_list})")
+        elif column.kind == "temporal":
+            add(name, "minimum", f"min({col})")
+            add(name, "maximum", f"max({col})")
+        elif column.kind == "string":
+            add(name, "min_length", f"min(length({col}))")
+            add(name, "max_length", f"max(length({col}))")
+            add(name, "mean_length", f"avg(length({col}))")
+            add(name, "numeric_parsable", f"count(TRY_CAST(trim({col}) AS DOUBLE))")
+        if column.kind in ("string", "boolean", "temporal", "other"):
+            add(name, "top_candidates", f"approx_top_k({col}, {TOP_K})")
+    row = connection.execute(f"SELECT {', '.join(expressions)} FROM {ref}").fetchone()
+    total = int(row[0])
+    for (name, key), value in zip(slots, row[1:], strict=True):
+        column = stats[name]
+        if key == "count":
+            column.count = int(value or 0)
+            column.missing = total - column.count
+        elif key == "distinct":
+            column.distinct = int(value or 0)
+            column.distinct_exact = exact
+        elif key in ("minimum", "maximum"):
+            setattr(column, key, _float(value) if column.kind == "numeric" else _plain(value))
+        elif key in ("mean", "std", "mean_length"):
+            setattr(column, key, _float(value))
+        elif key in ("zeros", "min_length", "max_length", "numeric_parsable"):
+            setattr(column, key, None if value is None else int(value))
+        elif key == "quantiles":
+            column.quantiles_exact = exact
+            if value is not None:
+                column.quantiles = {
+                    f"{q:g}": _float(v) for q, v in zip(QUANTILES, value, strict=True)
+                }
+        elif key == "top_candidates":
+            column.top_values = [(_plain(v), 0) for v in (value or []) if v is not None]
+    for column in stats.values():
+        # Approximate distinct counts can overshoot; never report more than the values seen.
+        column.distinct = min(column.distinct, column.count)
+
+
+def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
+    expressions: list[str] = []
+    slots: list[tuple[str, str, Any]] = []
+
+    def add(name: str, key: str, sql: str, extra: Any = None) -> None:
+        expressions.append(sql)
+        slots.append((name, key, extra))
+
+    for name, column in stats.items():
+        col = quote(name)
+        if column.count == 0:
+            continue
+        if column.kind == "numeric":
+            value = f"CAST({col} AS DOUBLE)"
+            if column.distinct <= FULL_COUNTS_LIMIT:
+                # Few values (codes, flags, counts): exact value counts double as histogram.
+                add(name, "value_counts", f"histogram({value})")
+            else:
+                edges = _bin_edges(column.minimum, column.maximum, HISTOGRAM_BINS)
+                add(name, "histogram", f"histogram({value}, {_sql_list(edges[1:])})", edges)
+            q1, q3 = column.quantiles.get("0.25"), column.quantiles.get("0.75")
+            if q1 is not None and q3 is not None:
+                iqr = q3 - q1
+                if iqr > 0:
+                    low, high = q1 - IQR_FACTOR * iqr, q3 + IQR_FACTOR * iqr
+                    column.fence_low, column.fence_high = low, high
+                    add(name, "outliers_low", f"count(*) FILTER (WHERE {value} < {low!r})")
+                    add(name, "outliers_high", f"count(*) FILTER (WHERE {value} > {high!r})")
+        elif column.distinct <= FULL_COUNTS_LIMIT:
+            add(name, "value_counts", f"histogram({col})")
+        else:
+            for index, (candidate, _) in enumerate(column.top_values):
+                literal = _sql_literal(candidate)
+                add(name, "top_count", f"count(*) FILTER (WHERE {col} = {literal})", index)
+        if column.kind == "string" and column.numeric_parsable:
+            number = f"TRY_CAST(trim({col}) AS DOUBLE)"
+            add(name, "numeric_examples", f"list(DISTINCT {col}) FILTER ({number} IS NOT NULL)")
+            add(
+                name,
+                "non_numeric_examples",
+                f"list(DISTINCT {col}) FILTER ({number} IS NULL AND {col} IS NOT NULL)",
+            )
+    if not expressions:
+        return
+    # ``list(DISTINCT ...)`` keeps every distinct value; cap it in SQL so huge columns stay small.
+    expressions = [
+        f"list_slice({sql}, 1, 5)" if slot[1].endswith("_examples") else sql
+        for sql, slot in zip(expressions, slots, strict=True)
+    ]
+    row = connection.execute(f"SELECT {', '.join(expressions)} FROM {ref}").fetchone()
+    for (name, key, extra), value in zip(slots, row, strict=True):
+        column = stats[name]
+        if key == "value_counts":
+            counts = sorted(
+                ((_plain(v), int(c)) for v, c in (value or {}).items()),
+                key=lambda item: (-item[1], str(item[0])),
+            )
+            column.top_values = counts[:TOP_K]
+            if column.kind == "numeric":
+                ordered = sorted(counts, key=lambda item: item[0])
+                column.histogram = {
+                    "type": "values",
+                    "values": [v for v, _ in ordered],
+                    "counts": [c for _, c in ordered],
+                }
+            else:
+                column.histogram = {
+                    "type": "categories",
+                    "values": [v for v, _ in counts[:30]],
+                    "counts": [c for _, c in counts[:30]],
+                    "other": sum(c for _, c in counts[30:]),
+                }
+        elif key == "histogram":
+            column.histogram = {
+                "type": "bins",
+                "edges": extra,
+                "counts": [int(c) for c in _bin_counts(value or {}, extra)],
+            }
+        elif key in ("outliers_low", "outliers_high"):
+            setattr(column, key, int(value or 0))
+        elif key == "top_count":
+            candidate = column.top_values[extra][0]
+            column.top_values[extra] = (candidate, int(value or 0))
+        elif key in ("numeric_examples", "non_numeric_examples"):
+            setattr(column, key, [str(v) for v in (value or [])])
+    for column in stats.values():
+        if column.top_values and column.histogram is None and column.kind != "numeric":
+            column.top_values.sort(key=lambda item: -item[1])
+            column.histogram = {
+                "type": "categories",
+                "values": [v for v, _ in column.top_values],
+                "counts": [c for _, c in column.top_values],
+                "other": max(column.count - sum(c for _, c in column.top_values), 0),
+            }
+
+
+def _bin_edges(low: float | None, high: float | None, bins: int) -> list[float]:
+    if low is None or high is None:
+        return [0.0, 1.0]
+    if high <= low:
+        return [low, low + 1.0]
+    width = (high - low) / bins
+    return [low + i * width for i in range(bins)] + [high]
+
+
+def _bin_counts(mapping: dict, edges: list[float]) -> list[int]:
+    """Turn DuckDB's ``histogram(x, upper_bounds)`` map into one count per bin.
+
+    DuckDB counts values ``<= bound`` per upper bound; anything above the last bound
+    (rounding at the maximum) lands in an extra key, which joins the last bin.
+    """
+    counts = [0] * (len(edges) - 1)
+    bounds = edges[1:]
+    for bound, count in mapping.items():
+        value = _float(bound)
+        index = len(counts) - 1
+        if value is not None:
+            for position, upper in enumerate(bounds):
+                if value <= upper:
+                    index = position
+                    break
+        counts[index] += int(count)
+    return counts
+
+
+def _sql_list(values: list[float]) -> str:
+    return "[" + ", ".join(repr(float(v)) for v in values) + "]::DOUBLE[]"
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def duplicate_counts(
+    connection, ref: str, columns: list[str], target: str | None
+) -> dict[str, int]:
+    """Duplicate rows and conflicting duplicates (same features, different target).
+
+    Rows are compared through 64-bit hashes of their values (collisions are negligible: about
+    n^2 / 2^65, i.e. 3e-6 for ten million rows), so memory grows with the number of distinct
+    rows, not with their width.
+
+    Returns
+    -------
+    dict
+        ``duplicate_rows`` (rows identical to an earlier row), ``conflicting_groups`` (feature
+        combinations seen with more than one target value) and ``conflicting_rows`` (rows in
+        those groups).
+    """
+    every = ", ".join(quote(name) for name in columns)
+    features = [name for name in columns if name != target]
+    result = {"duplicate_rows": 0, "conflicting_groups": 0, "conflicting_rows": 0}
+    if not columns:
+        return result
+    if target is None or not features:
+        row = connection.execute(
+            f"SELECT count(*) - count(DISTINCT hash({every})) FROM {ref}"
+        ).fetchone()
+        result["duplicate_rows"] = int(row[0])
+        return result
+    feature_list = ", ".join(quote(name) for name in features)
+    sql = f"""
+        WITH hashed AS (
+            SELECT hash({feature_list}) AS features, hash({quote(target)}) AS label,
+                   {quote(target)} IS NOT NULL AS labelled
+            FROM {ref}
+        ), groups AS (
+            -- rows without a label cannot conflict; they only count as duplicates
+            SELECT features, count(*) FILTER (WHERE labelled) AS n,
+                   count(DISTINCT label) FILTER (WHERE labelled) AS labels
+            FROM hashed GROUP BY features
+        ), label_repeats AS (
+            SELECT features, label, count(*) - 1 AS extra FROM hashed GROUP BY features, label
+        )
+        SELECT
+            (SELECT coalesce(sum(extra), 0) FROM label_repeats),
+            (SELECT count(*) FROM groups WHERE labels > 1),
+            (SELECT coalesce(sum(n), 0) FROM groups WHERE labels > 1)
+    """
+    row = connection.execute(sql).fetchone()
+    result["duplicate_rows"] = int(row[0])
+    result["conflicting_groups"] = int(row[1])
+    result["conflicting_rows"] = int(row[2])
+    return result
