@@ -1,0 +1,130 @@
+"""Batch prediction of a file of any size, streamed in chunks (``mlwright predict``)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlwright.errors import DataError
+from mlwright.model._model import Model
+
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+def prediction_frame(model: Model, frame: Any, *, where: str) -> Any:
+    """Predictions for one chunk: ``prediction`` and, for classification, ``proba_<class>``.
+
+    The class with the highest probability is the prediction, so the two columns always
+    agree and the predictor runs once per chunk.
+    """
+    import numpy as np
+    import pandas as pd
+
+    features = model._prepare(frame, where=where)
+    if len(features) == 0:
+        names = [] if model.task == "regression" else [f"proba_{c}" for c in model.classes or []]
+        return pd.DataFrame(columns=["prediction", *names])
+    if model.task == "regression":
+        return pd.DataFrame({"prediction": np.asarray(model.predictor.predict(features))})
+    probabilities = np.asarray(model.predictor.predict_proba(features), dtype=float)
+    classes = list(model.classes or [])
+    labels = np.empty(len(probabilities), dtype=object)
+    if len(probabilities):
+        labels[:] = [classes[i] for i in probabilities.argmax(axis=1)]
+    columns: dict[str, Any] = {"prediction": labels}
+    for position, label in enumerate(classes):
+        columns[f"proba_{label}"] = probabilities[:, position]
+    return pd.DataFrame(columns)
+
+
+def iter_chunks(source: str | os.PathLike[str], chunk_rows: int) -> Iterator[tuple[int, Any]]:
+    """Yield ``(first row number, DataFrame)`` chunks of a data source, in order.
+
+    The data is scanned by DuckDB (:func:`mlwright.data.open_table`) and fetched as Arrow
+    record batches, so only one chunk is ever a pandas DataFrame.
+    """
+    from mlwright.data import open_table
+    from mlwright.data._table import to_pandas_dtypes
+
+    with open_table(source) as table:
+        reader = table.connection.execute(f"SELECT * FROM {table.ref}").fetch_record_batch(
+            chunk_rows
+        )
+        offset = 0
+        pending = []
+        pending_rows = 0
+        for batch in reader:
+            # DuckDB hands out batches of its own vector size; regroup them into chunks of
+            # ``chunk_rows`` so that the predictor sees large, efficient batches.
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= chunk_rows:
+                yield offset, _to_frame(pending, to_pandas_dtypes, offset)
+                offset += pending_rows
+                pending, pending_rows = [], 0
+        if pending or offset == 0:
+            yield offset, _to_frame(pending, to_pandas_dtypes, offset, reader.schema)
+
+
+def _to_frame(batches: list, convert: Any, offset: int, schema: Any = None) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches, schema=schema) if batches or schema else None
+    frame = convert(table.to_pandas()) if table is not None else pd.DataFrame()
+    # Row labels are row numbers in the file (0-based), so validation errors point at the
+    # right rows whatever chunk they fall in.
+    frame.index = pd.RangeIndex(offset, offset + len(frame))
+    return frame
+
+
+def predict_file(
+    model: Model,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> int:
+    """Predict every row of ``source`` and write a CSV of predictions to ``output``.
+
+    The output has one row per input row, in input order: a ``prediction`` column and, for
+    classification, one ``proba_<class>`` column per class. It is written to a temporary file
+    and renamed at the end, so a failure never leaves a partial predictions file.
+
+    Returns
+    -------
+    int
+        The number of rows predicted.
+    """
+    target = Path(output).expanduser()
+    if target.is_dir():
+        raise DataError(
+            f"The output '{target}' is a directory; pass a file name such as "
+            f"{target / 'predictions.csv'}."
+        )
+    if not target.parent.exists():
+        raise DataError(
+            f"Cannot write predictions to '{target}': the folder '{target.parent}' does not "
+            "exist. Create it or choose another output path."
+        )
+    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    n_rows = 0
+    try:
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            for offset, chunk in iter_chunks(source, chunk_rows):
+                where = (
+                    f"{source}"
+                    if offset == 0 and len(chunk) < chunk_rows
+                    else f"{source} (rows {offset + 1}-{offset + len(chunk)})"
+                )
+                predictions = prediction_frame(model, chunk, where=where)
+                predictions.to_csv(handle, header=offset == 0, index=False, lineterminator="\n")
+                n_rows += len(predictions)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return n_rows
