@@ -14,6 +14,11 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _PUBLIC: dict[str, str] = {
     "MlwrightError": "mlwright.errors",
+    "train": "mlwright.model",
+    "load": "mlwright.model",
+    "Model": "mlwright.model",
+    "AutoClassifier": "mlwright.model",
+    "AutoRegressor": "mlwright.model",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -4,3 +4,5 @@ Each line imports one module of commands; keep them free of heavy imports.
 """
 
 from __future__ import annotations
+
+from mlwright.cli import _model_commands  # noqa: E402,F401  train, predict

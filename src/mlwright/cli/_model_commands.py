@@ -1,0 +1,308 @@
+"""``mlwright train`` and ``mlwright predict``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mlwright.cli._app import app
+
+# Captured when the command line is imported, as a fallback for the process start below.
+_IMPORTED_AT = time.monotonic()
+
+
+def process_start_monotonic() -> float:
+    """The ``time.monotonic()`` value at which this process started.
+
+    ``--time-limit`` covers the whole command, so the budget counts from the process start
+    (interpreter start-up and imports included), read from /proc where available.
+    """
+    try:
+        with open("/proc/self/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        started_ticks = int(fields[19])  # field 22 of stat(5): start time after boot, in ticks
+        with open("/proc/uptime", encoding="ascii") as handle:
+            uptime = float(handle.read().split()[0])
+        age = uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+        # CLOCK_MONOTONIC and /proc/uptime both count from boot; guard against odd kernels.
+        if 0 <= age < time.monotonic() - _IMPORTED_AT + 60:
+            return time.monotonic() - age
+    except (OSError, ValueError, IndexError):
+        pass
+    return _IMPORTED_AT
+
+
+@app.command("train")
+def train_command(
+    data: str = typer.Argument(
+        ...,
+        help="Training data: a file (CSV, Parquet, JSON lines, Excel, ARFF) with the target.",
+        show_default=False,
+    ),
+    target: str = typer.Option(
+        ..., "--target", "-t", help="The column to predict.", show_default=False
+    ),
+    time_limit: float | None = typer.Option(
+        None,
+        "--time-limit",
+        help="Whole budget of the command in seconds, reading and saving included "
+        "\\[default: 60, or none with --max-trials].",
+        show_default=False,
+    ),
+    metric: str | None = typer.Option(
+        None,
+        "--metric",
+        help="Metric to optimise \\[default: roc_auc (binary), log_loss (multiclass), "
+        "rmse (regression)].",
+        show_default=False,
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Artifact directory to write \\[default: ./models/<dataset>-<timestamp>].",
+        show_default=False,
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    max_trials: int | None = typer.Option(
+        None,
+        "--max-trials",
+        help="Stop after this many candidate fits (with --seed, runs are reproducible).",
+        show_default=False,
+    ),
+    models: str | None = typer.Option(
+        None,
+        "--models",
+        help="Comma-separated model families to search, e.g. lightgbm,xgboost.",
+        show_default=False,
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Train the most accurate model the time budget allows and save it as an artifact."""
+    start = process_start_monotonic()
+    from rich.console import Console
+
+    from mlwright.model._train_api import train
+
+    console = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
+    destination = output if output is not None else default_output(data)
+    display = None if quiet else TrainingDisplay(console, time_limit, max_trials, start)
+    try:
+        if display is not None:
+            display.start()
+        model = train(
+            data,
+            target=target,
+            time_limit=time_limit,
+            metric=metric,
+            seed=seed,
+            max_trials=max_trials,
+            models=models,
+            output=destination,
+            progress=None if display is None else display.update,
+            start_time=start,
+        )
+    finally:
+        if display is not None:
+            display.stop()
+    metrics = model.metrics
+    if not quiet:
+        console.print(leaderboard_table(metrics.get("leaderboard", []), metrics))
+    out.print(summary_line(metrics))
+    out.print(f"Model saved to {model.path}")
+
+
+@app.command("predict")
+def predict_command(
+    model: str = typer.Argument(
+        ...,
+        help="The model: an artifact directory written by `mlwright train`.",
+        show_default=False,
+    ),
+    data: str = typer.Argument(
+        ..., help="Rows to predict: a file (CSV, Parquet, JSON lines, ...).", show_default=False
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="CSV file to write: `prediction` and one `proba_<class>` column per class.",
+        show_default=False,
+    ),
+    chunk_rows: int = typer.Option(
+        100_000, "--chunk-rows", help="Rows predicted per chunk (bounds memory use)."
+    ),
+) -> None:
+    """Predict every row of DATA with MODEL; one output row per input row, in order."""
+    from rich.console import Console
+
+    from mlwright.errors import ConfigError
+    from mlwright.model import load
+    from mlwright.model._batch import predict_file
+
+    if chunk_rows < 1:
+        raise ConfigError(f"--chunk-rows must be a positive number of rows; got {chunk_rows}.")
+    started = time.perf_counter()
+    loaded = load(model)
+    n_rows = predict_file(loaded, data, output, chunk_rows=chunk_rows)
+    seconds = time.perf_counter() - started
+    Console(stderr=True, highlight=False).print(
+        f"Predicted {n_rows:,} rows in {seconds:.1f} s; wrote {output}"
+    )
+
+
+_GENERIC_STEMS = {"train", "training", "data", "dataset", "input", "test", "full"}
+
+
+def default_output(data: str) -> Path:
+    """``./models/<dataset>-<timestamp>``; the dataset is the file's stem, or its folder's name
+    when the stem says nothing (``credit-g/train.csv`` -> ``credit-g``)."""
+    path = Path(data)
+    name = path.stem
+    if name.lower() in _GENERIC_STEMS and path.parent.name:
+        name = path.parent.resolve().name
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name).strip("-.") or "model"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    candidate = Path("models") / f"{safe}-{stamp}"
+    counter = 2
+    while candidate.exists():
+        candidate = Path("models") / f"{safe}-{stamp}-{counter}"
+        counter += 1
+    return candidate
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """``Validation roc_auc: 0.7812 ± 0.0213 (5 folds)``."""
+    score = metrics.get("validation_score")
+    spread = metrics.get("validation_std")
+    folds = metrics.get("n_folds")
+    text = f"Validation {metrics.get('metric')}: {_number(score)}"
+    if spread is not None:
+        text += f" ± {_number(spread)}"
+    if folds:
+        text += f" ({folds} folds)"
+    return text
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+
+
+def leaderboard_table(rows: list[dict[str, Any]], metrics: dict[str, Any], limit: int = 10) -> Any:
+    """The best candidates as a Rich table (best first)."""
+    from rich.table import Table
+
+    greater = bool(metrics.get("greater_is_better", True))
+    scored = [row for row in rows if isinstance(row.get("score"), (int, float))]
+    scored.sort(key=lambda row: row["score"], reverse=greater)
+    table = Table(title=f"Leaderboard ({len(rows)} candidates)", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("model")
+    table.add_column(str(metrics.get("metric", "score")), justify="right")
+    table.add_column("± std", justify="right")
+    table.add_column("fit s", justify="right")
+    table.add_column("ensemble weight", justify="right")
+    for rank, row in enumerate(scored[:limit], 1):
+        weight = row.get("weight")
+        table.add_row(
+            str(rank),
+            str(row.get("model", row.get("family", "?"))),
+            _number(row.get("score")),
+            _number(row.get("std")) if row.get("std") is not None else "",
+            f"{row['fit_seconds']:.1f}" if isinstance(row.get("fit_seconds"), (int, float)) else "",
+            f"{weight:.2f}" if isinstance(weight, (int, float)) and weight else "",
+        )
+    return table
+
+
+class TrainingDisplay:
+    """A Rich live view of the search: a progress bar and the current leaderboard.
+
+    ``update`` is the search's progress callback; it accepts events as dicts or objects and
+    uses what they carry (a finished candidate's model and score, a phase message).
+    """
+
+    def __init__(
+        self, console: Any, time_limit: float | None, max_trials: int | None, start: float
+    ) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.time_limit = time_limit if time_limit is not None else (None if max_trials else 60.0)
+        self.max_trials = max_trials
+        self.start_time = start
+        self.rows: list[dict[str, Any]] = []
+        self.metric: dict[str, Any] = {"metric": "score", "greater_is_better": True}
+        self.phase = "reading data"
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        total = self.time_limit if self.time_limit is not None else float(max_trials or 1)
+        self.task_id = self.progress.add_task("training", total=total, status=self.phase)
+        self.live = None
+
+    def _render(self) -> Any:
+        from rich.console import Group
+
+        # Called by Live at every refresh: the bar advances with the clock between events.
+        self._refresh_bar()
+        if not self.rows:
+            return self.progress
+        return Group(self.progress, leaderboard_table(self.rows, self.metric, limit=5))
+
+    def start(self) -> None:
+        from rich.live import Live
+
+        self.live = Live(
+            self._render(),
+            console=self.console,
+            refresh_per_second=4,
+            transient=True,
+            get_renderable=self._render,
+        )
+        self.live.start()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def update(self, event: Any) -> None:
+        fields = event if isinstance(event, dict) else getattr(event, "__dict__", {})
+        if fields.get("metric"):
+            self.metric["metric"] = fields["metric"]
+        if "greater_is_better" in fields:
+            self.metric["greater_is_better"] = bool(fields["greater_is_better"])
+        if fields.get("model") is not None and isinstance(fields.get("score"), (int, float)):
+            self.rows.append(dict(fields))
+        message = fields.get("message") or fields.get("phase") or fields.get("kind")
+        if message:
+            self.phase = str(message)
+        self._refresh_bar()
+
+    def _refresh_bar(self) -> None:
+        elapsed = time.monotonic() - self.start_time
+        if self.time_limit is not None:
+            completed = min(elapsed, self.time_limit)
+        else:
+            completed = min(len(self.rows), self.max_trials or 1)
+        best = self._best()
+        status = f"{len(self.rows)} fits" + (f", best {_number(best)}" if best is not None else "")
+        self.progress.update(
+            self.task_id, completed=completed, status=f"{status} · {self.phase}"[:80]
+        )
+
+    def _best(self) -> float | None:
+        scores = [row["score"] for row in self.rows]
+        if not scores:
+            return None
+        return max(scores) if self.metric["greater_is_better"] else min(scores)
