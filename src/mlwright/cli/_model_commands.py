@@ -282,11 +282,23 @@ class TrainingDisplay:
             self.metric["metric"] = fields["metric"]
         if "greater_is_better" in fields:
             self.metric["greater_is_better"] = bool(fields["greater_is_better"])
-        if fields.get("model") is not None and isinstance(fields.get("score"), (int, float)):
-            self.rows.append(dict(fields))
-        message = fields.get("message") or fields.get("phase") or fields.get("kind")
-        if message:
-            self.phase = str(message)
+        name = fields.get("name", fields.get("model"))
+        if name is not None and isinstance(fields.get("score"), (int, float)):
+            if fields.get("kind", "candidate") == "candidate":
+                self.rows.append({**fields, "model": name})
+        kind = fields.get("kind")
+        if kind == "start":
+            self.phase = f"searching ({fields.get('rows', '?')} rows, {fields.get('folds')} folds)"
+        elif kind == "candidate":
+            self.phase = f"{name}: {fields.get('status', 'ok')}"
+        elif kind == "ensemble":
+            self.phase = "ensemble selection"
+        elif kind == "refit":
+            self.phase = "refitting the final model"
+        elif kind == "done":
+            self.phase = "saving"
+        elif fields.get("message"):
+            self.phase = str(fields["message"])
         self._refresh_bar()
 
     def _refresh_bar(self) -> None:

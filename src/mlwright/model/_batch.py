@@ -49,16 +49,16 @@ def iter_chunks(source: str | os.PathLike[str], chunk_rows: int) -> Iterator[tup
     from mlwright.data import open_table
     from mlwright.data._table import to_pandas_dtypes
 
-    with open_table(source) as table:
-        reader = table.connection.execute(f"SELECT * FROM {table.ref}").fetch_record_batch(
-            chunk_rows
-        )
+    with open_table(source) as table, table.connection.cursor() as cursor:
+        # A cursor of its own: the table's connection may hold an open result, and DuckDB
+        # allows one streaming result per connection.
+        reader = cursor.sql(f"SELECT * FROM {table.ref}").to_arrow_reader(chunk_rows)
         offset = 0
         pending = []
         pending_rows = 0
         for batch in reader:
-            # DuckDB hands out batches of its own vector size; regroup them into chunks of
-            # ``chunk_rows`` so that the predictor sees large, efficient batches.
+            # Regroup DuckDB's batches into chunks of ``chunk_rows`` so that the predictor sees
+            # large, efficient batches.
             pending.append(batch)
             pending_rows += batch.num_rows
             if pending_rows >= chunk_rows:
