@@ -1,0 +1,48 @@
+"""Regenerate the gRPC modules beside this file from ``grpc_predict_v2.proto``.
+
+Run from the repository root: ``python src/mlwright/serve/_proto/_generate.py`` (needs
+grpcio-tools). The generated descriptors go into a private descriptor pool instead of the
+process-wide default one: the proto's message names (``inference.ModelInferRequest``, ...) are
+the ones Triton's client also registers, and two registrations of one name in the default pool
+fail, which would stop a process from importing both ``tritonclient.grpc`` and mlwright's server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCE_ROOT = HERE.parents[2]
+PROTO = HERE / "grpc_predict_v2.proto"
+
+
+def main() -> None:
+    relative = PROTO.relative_to(SOURCE_ROOT).as_posix()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{SOURCE_ROOT}",
+            f"--python_out={SOURCE_ROOT}",
+            f"--pyi_out={SOURCE_ROOT}",
+            f"--grpc_python_out={SOURCE_ROOT}",
+            relative,
+        ],
+        check=True,
+    )
+    generated = HERE / "grpc_predict_v2_pb2.py"
+    text = generated.read_text(encoding="utf-8")
+    patched = text.replace(
+        "_descriptor_pool.Default().AddSerializedFile(",
+        "_descriptor_pool.DescriptorPool().AddSerializedFile(",
+    )
+    if patched == text:
+        raise SystemExit("the generated module no longer calls Default().AddSerializedFile")
+    generated.write_text(patched, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
