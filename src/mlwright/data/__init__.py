@@ -6,12 +6,26 @@ Readers load data into DuckDB so that files larger than memory are scanned, not 
 
 from __future__ import annotations
 
+from mlwright.data._fingerprint import fingerprint
 from mlwright.data._read import MISSING_MARKERS, open_table, read
+from mlwright.data._schema import (
+    ColumnSchema,
+    Problem,
+    Schema,
+    ValidationReport,
+    load_for_target,
+)
 from mlwright.data._table import Table
 
 __all__ = [
     "MISSING_MARKERS",
+    "ColumnSchema",
+    "Problem",
+    "Schema",
     "Table",
+    "ValidationReport",
+    "fingerprint",
+    "load_for_target",
     "open_table",
     "read",
 ]
