@@ -36,6 +36,11 @@ MANIFEST_NAME = "MANIFEST"
 MANIFEST_HEADER = f"# mlwright model artifact, format {FORMAT_VERSION}: sha256 and path per file"
 PREDICTOR_FILE = "predictor.pkl"
 JSON_FILES = ("model.json", "schema.json", "metrics.json", "lineage.json", "findings.json")
+# Files other tools write into a model directory they handle; never unpickled, so they need no
+# digest. MLflow writes ``registered_model_meta`` (YAML: registered name and version) into every
+# model directory it loads from its registry, including the stored copy in a local artifact
+# store (added by the registry stage).
+IGNORED_FILES = frozenset({"registered_model_meta"})
 
 # Reference scheme prefix -> function returning the local artifact directory. Paths are built in;
 # the registry stage registers ``runs:/`` and ``models:/`` (it imports this stage, never the
@@ -125,7 +130,7 @@ def _listed_files(directory: Path) -> list[str]:
     for path in sorted(directory.rglob("*")):
         if path.is_file() or path.is_symlink():
             relative = path.relative_to(directory).as_posix()
-            if relative != MANIFEST_NAME:
+            if relative != MANIFEST_NAME and relative not in IGNORED_FILES:
                 files.append(relative)
     return files
 
