@@ -1,40 +1,9 @@
-"""Fixtures for the model artifact tests: a tiny real scikit-learn pipeline as the predictor."""
+"""Fixtures for the model tests."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-CREDIT_TRAIN = EXAMPLES / "credit-g" / "train.csv"
-CREDIT_TEST = EXAMPLES / "credit-g" / "test.csv"
-
-
-def fit_pipeline(frame: pd.DataFrame, target: str):
-    """A small real predictor honouring the search's predictor protocol."""
-    features = [name for name in frame.columns if name != target]
-    numeric = [name for name in features if pd.api.types.is_numeric_dtype(frame[name])]
-    categorical = [name for name in features if name not in numeric]
-    pipeline = make_pipeline(
-        ColumnTransformer(
-            [
-                ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-                ("categories", OneHotEncoder(handle_unknown="ignore"), categorical),
-            ]
-        ),
-        LogisticRegression(max_iter=500),
-    )
-    pipeline.fit(frame[features], frame[target])
-    pipeline.feature_names = features
-    pipeline.dropped_columns = []
-    return pipeline
+from model_helpers import CREDIT_TEST, CREDIT_TRAIN, build_model, fit_pipeline
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +13,8 @@ def credit_paths():
 
 @pytest.fixture(scope="session")
 def credit_frames():
+    import pandas as pd
+
     return pd.read_csv(CREDIT_TRAIN), pd.read_csv(CREDIT_TEST)
 
 
@@ -51,3 +22,16 @@ def credit_frames():
 def credit_pipeline(credit_frames):
     train, _ = credit_frames
     return fit_pipeline(train, "class")
+
+
+@pytest.fixture(scope="session")
+def credit_read():
+    from mlwright.data import read
+
+    return read(CREDIT_TRAIN), read(CREDIT_TEST)
+
+
+@pytest.fixture(scope="session")
+def credit_model(credit_read):
+    train, _ = credit_read
+    return build_model(train, "class")

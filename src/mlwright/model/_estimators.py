@@ -15,8 +15,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
-# Below this many rows cross-validation cannot estimate anything; fail like scikit-learn does.
-_MIN_SAMPLES = 2
+# The search needs 10 labelled rows to cross-validate; fail early, as scikit-learn does.
+_MIN_SAMPLES = 10
 
 
 class _AutoEstimator(BaseEstimator):

@@ -65,11 +65,25 @@ class Model:
         self.lineage = lineage or {}
         self.findings = findings or []
         self.path = path
-        self._numeric_columns = frozenset(
+        self._feature_names = [str(name) for name in info["feature_names"]]
+        self._numeric_features = [
             name
             for name, dtype in (info.get("input_dtypes") or {}).items()
-            if _is_numeric_dtype_name(dtype)
-        )
+            if _is_numeric_dtype_name(dtype) and name in set(self._feature_names)
+        ]
+        # Columns whose values validation type-checks: numbers and dates.
+        self._checked_columns = [
+            (column.name, "datetime" if column.semantic_type == "datetime" else "number")
+            for column in schema.columns
+            if column.name != info["target"]
+            and (
+                column.semantic_type == "datetime"
+                or (
+                    column.dtype in ("integer", "float")
+                    and column.semantic_type not in ("text", "identifier", "constant")
+                )
+            )
+        ]
 
     # -- description -------------------------------------------------------------------------
     @property
@@ -86,7 +100,7 @@ class Model:
 
     @property
     def feature_names(self) -> list[str]:
-        return list(self.info["feature_names"])
+        return list(self._feature_names)
 
     def __repr__(self) -> str:
         score = self.metrics.get("validation_score")
@@ -157,20 +171,20 @@ class Model:
         import pandas as pd
 
         frame = _as_frame(data)
-        report = self.schema.validate(frame)
-        report.raise_for_errors(where)
-        columns = self.feature_names
+        if not self._obviously_valid(frame):
+            self._validate(frame, where)
+        columns = self._feature_names
         missing = [name for name in columns if name not in frame.columns]
         if missing:
             # The schema allowed these to be absent (validation passed): they count as missing
             # values, which every predictor handles.
             frame = frame.assign(**dict.fromkeys(missing, float("nan")))
-        features = frame[columns] if list(frame.columns) != columns else frame
+        features = frame if list(frame.columns) == columns else frame[columns]
         converted = {}
-        for name in self._numeric_columns.intersection(columns):
+        for name in self._numeric_features:
             column = features[name]
-            if not (
-                pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+            if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+                column.dtype
             ):
                 # Text that validation accepted as numbers (e.g. all-missing columns read as
                 # strings, JSON numbers sent as strings) becomes a float column, as in training.
@@ -178,6 +192,46 @@ class Model:
         if converted:
             features = features.assign(**converted)
         return features
+
+    def _validate(self, frame: Any, where: str) -> None:
+        """Full schema validation; raises SchemaValidationError naming each bad column."""
+        report = self.schema.validate(frame)
+        used = set(self._feature_names)
+        # Columns the model dropped at training (identifiers, leaks, constants) are not needed
+        # to predict, so their absence is not an error.
+        errors = [
+            problem
+            for problem in report.errors
+            if problem.kind != "missing_column" or problem.column in used
+        ]
+        if errors:
+            type(report)(problems=errors).raise_for_errors(where)
+
+    def _obviously_valid(self, frame: Any) -> bool:
+        """Whether ``frame`` cannot hold an error-level schema problem, judged from dtypes alone.
+
+        Full validation inspects every value with pandas and costs milliseconds per call, which
+        dominates single-row prediction. Errors are only missing columns and values of the wrong
+        type in numeric and datetime columns; a frame that has every needed column and numeric
+        (or datetime) dtypes where the schema wants numbers (or dates) cannot have them. Any
+        other frame takes the full validation, which also words the messages.
+        """
+        import pandas as pd
+
+        present = frame.columns
+        for name in self._feature_names:
+            if name not in present:
+                return False
+        api = pd.api.types
+        for name, kind in self._checked_columns:
+            dtype = frame.dtypes[name] if name in present else None
+            if dtype is None:
+                continue
+            if kind == "number" and not (api.is_numeric_dtype(dtype) or api.is_bool_dtype(dtype)):
+                return False
+            if kind == "datetime" and not api.is_datetime64_any_dtype(dtype):
+                return False
+        return True
 
     # -- persistence ---------------------------------------------------------------------------
     def save(
