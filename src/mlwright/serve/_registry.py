@@ -130,6 +130,51 @@ class ServedModel:
         ]
         self.all_numeric = len(self.numeric_features) == len(self.feature_names)
         self.class_index = {label: i for i, label in enumerate(self.classes or [])}
+        self.fast_path = self._build_fast_path()
+
+    def _build_fast_path(self) -> Any:
+        from mlwright.serve._fastpath import FastPath
+
+        fast = FastPath.build(self.model.predictor)
+        if fast is None:
+            return None
+        columns, n_rows = self.probe_columns()
+        predictor = self.model.predictor
+
+        def slow(values: dict[str, list[Any]], n: int) -> Any:
+            frame = self.frame(values, n)
+            if self.task == "regression":
+                return predictor.predict(frame)
+            return predictor.predict_proba(frame)
+
+        if not fast.verify(slow, columns, n_rows):
+            logger.warning("model %s: fast path disagrees with the predictor; not used", self.name)
+            return None
+        return fast
+
+    def probe_columns(self) -> tuple[dict[str, list[Any]], int]:
+        """A few valid rows spanning each field (training range ends, categories, missing)."""
+        columns: dict[str, list[Any]] = {}
+        for spec in self.fields:
+            if spec.kind == "number":
+                low = spec.minimum if spec.minimum is not None else 0.0
+                high = spec.maximum if spec.maximum is not None else 1.0
+                middle = (low + high) / 2
+                if spec.categories:
+                    values = [spec.categories[0], spec.categories[-1], middle, low]
+                else:
+                    values = [low, high, middle, middle]
+            elif spec.kind == "boolean":
+                values = [True, False, True, False]
+            elif spec.kind == "datetime":
+                values = ["2020-01-01T00:00:00"] * 4
+            else:
+                known = list(spec.categories or ["a"])
+                values = [str(known[0]), str(known[-1]), "\x00unseen", str(known[len(known) // 2])]
+            if spec.nullable:
+                values[3] = None
+            columns[spec.name] = values
+        return columns, 4
 
     # -- schema ------------------------------------------------------------------------------
     def _build_fields(self) -> list[FieldSpec]:
@@ -155,7 +200,7 @@ class ServedModel:
         dtype = str(getattr(column, "dtype", "") or "")
         nullable = bool(getattr(column, "nullable", True))
         categories = getattr(column, "categories", None)
-        if semantic == "boolean" or dtype == "boolean":
+        if dtype == "boolean":
             kind = "boolean"
         elif semantic == "datetime" or dtype == "datetime":
             kind = "datetime"
@@ -207,9 +252,11 @@ class ServedModel:
             elif spec.kind == "boolean":
                 data[name] = pd.array(values, dtype="boolean")
             else:
-                data[name] = pd.array(
-                    [None if value is None else str(value) for value in values], dtype="str"
-                )
+                # Object arrays: the predictor's preprocessing normalises category text itself,
+                # and building a string-dtype array costs more than the prediction of one row.
+                column = np.empty(n_rows, dtype=object)
+                column[:] = [np.nan if value is None else str(value) for value in values]
+                data[name] = column
         return pd.DataFrame(data)
 
     def predict_frame(self, frame: Any) -> tuple[list[Any], Any]:
@@ -229,7 +276,21 @@ class ServedModel:
         self, columns: dict[str, Sequence[Any]], n_rows: int
     ) -> tuple[list[Any], Any]:
         """Validated columns in, predictions and probabilities out."""
-        return self.predict_frame(self.frame(columns, n_rows))
+        fast = self.fast_path
+        if fast is None:
+            return self.predict_frame(self.frame(columns, n_rows))
+        output = fast.predict(columns, n_rows)
+        if self.task == "regression":
+            return output.tolist(), None
+        classes = self.classes or []
+        if n_rows == 1:
+            row = output[0]
+            best = 0
+            for index in range(1, len(row)):
+                if row[index] > row[best]:
+                    best = index
+            return [classes[best]], output
+        return [classes[index] for index in output.argmax(axis=1).tolist()], output
 
     def describe(self) -> dict[str, Any]:
         """A JSON summary (for ``GET /models``)."""
@@ -300,15 +361,20 @@ def load_served_model(reference: str, *, name: str | None = None) -> ServedModel
     ----------
     reference
         Any model reference (path, ``runs:/``, ``models:/NAME/VERSION``, ``models:/NAME@alias``).
+        An alias is pinned to the version it points at now, so the loaded files and the
+        reported version always agree.
     name
         Served name; derived from the reference when omitted.
     """
     from mlwright.model import load
 
-    model = load(reference)
-    version = _registry_version(reference) or _short_version(model)
+    pinned, version = _pin(reference)
+    model = load(pinned)
     return ServedModel(
-        model, name=name or model_name_for(reference), version=version, reference=reference
+        model,
+        name=name or model_name_for(reference),
+        version=version or _short_version(model),
+        reference=reference,
     )
 
 
@@ -317,32 +383,41 @@ def _short_version(model: Any) -> str:
     return digest[:12] if digest else "1"
 
 
-def _registry_version(reference: str) -> str | None:
-    """The registry version a ``models:/`` reference points at now, or None."""
+def _pin(reference: str) -> tuple[str, str | None]:
+    """``(reference to load, registry version or None)``; aliases become ``NAME/VERSION``."""
     if not reference.startswith("models:/"):
-        return None
-    rest = reference[len("models:/") :]
-    if "@" not in rest:
-        parts = rest.split("/")
-        return parts[1] if len(parts) > 1 and parts[1] else None
-    from mlwright import registry
+        return reference, None
+    rest = reference[len("models:/") :].rstrip("/")
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+        version = _alias_version(name, alias)
+        return f"models:/{name}/{version}", version
+    parts = rest.split("/")
+    if len(parts) == 2 and parts[1].isdigit():
+        return reference, parts[1]
+    if len(parts) == 2 and parts[1] == "latest":
+        version = _alias_version(parts[0], "latest")
+        return f"models:/{parts[0]}/{version}", version
+    return reference, None
 
-    resolver = getattr(registry, "resolve_version", None)
-    if resolver is None:
-        return None
-    return str(resolver(reference))
+
+def _alias_version(name: str, alias: str) -> str:
+    # Imported here: MLflow is needed to ask the registry, never on the prediction path.
+    from mlwright.registry import get_version
+
+    return str(get_version(name, alias).version)
 
 
 def current_identity(reference: str) -> str:
     """What identifies the model a reference names right now (cheap; used by ``--watch``).
 
-    Registry aliases: the version they point at; paths: the digest of the artifact's MANIFEST
-    (so an artifact replaced in place is noticed).
+    Registry references: the version they point at; paths: the digest of the artifact's
+    MANIFEST (so an artifact replaced in place is noticed).
     """
-    version = _registry_version(reference)
+    _, version = _pin(reference)
     if version is not None:
         return version
-    if reference.startswith("runs:/"):
+    if reference.startswith(("runs:/", "models:/")):
         return reference
     return _artifact_digest(Path(reference).expanduser())
 
@@ -459,7 +534,8 @@ class Watcher:
             if not model.reference:
                 continue
             identity = self._identity(model.reference)
-            if identity is None or identity == self._identities.get(model.name):
+            # "" : the artifact is being replaced right now (or gone); look again next time.
+            if not identity or identity == self._identities.get(model.name):
                 continue
             try:
                 new = self.loader(model.reference, name=model.name)
