@@ -215,6 +215,7 @@ class AutoClassifier(ClassifierMixin, _AutoEstimator):
         -------
         ndarray of shape (n_samples,)
         """
+        check_is_fitted(self, "model_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
