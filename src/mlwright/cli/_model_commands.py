@@ -81,6 +81,23 @@ def train_command(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    # Registry options (owner: registry stage, see cli/_registry_commands.py).
+    register: str | None = typer.Option(
+        None,
+        "--register",
+        help="Register the model as a new version of NAME in the MLflow registry.",
+        show_default=False,
+    ),
+    tracking_uri: str | None = typer.Option(
+        None,
+        "--tracking-uri",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the SQLite store in "
+        "MLWRIGHT_HOME, ./.mlwright).",
+        show_default=False,
+    ),
+    track: bool = typer.Option(
+        True, "--track/--no-track", help="Record the training as an MLflow run."
+    ),
 ) -> None:
     """Train the most accurate model the time budget allows and save it as an artifact."""
     start = process_start_monotonic()
@@ -92,29 +109,39 @@ def train_command(
     out = Console(highlight=False, soft_wrap=True)
     destination = output if output is not None else default_output(data)
     display = None if quiet else TrainingDisplay(console, time_limit, max_trials, start)
-    try:
-        if display is not None:
-            display.start()
-        model = train(
-            data,
-            target=target,
-            time_limit=time_limit,
-            metric=metric,
-            seed=seed,
-            max_trials=max_trials,
-            models=models,
-            output=destination,
-            progress=None if display is None else display.update,
-            start_time=start,
-        )
-    finally:
-        if display is not None:
-            display.stop()
+    # Every training is an MLflow run, opened before training so a crash or kill is recorded.
+    from mlwright.cli._registry_commands import TrainingTracking
+
+    requested = {"target": target, "time_limit": time_limit, "metric": metric, "seed": seed}
+    requested.update({"max_trials": max_trials, "models": models, "output": str(destination)})
+    with TrainingTracking(
+        data, settings=requested, tracking_uri=tracking_uri, register=register, track=track
+    ) as tracking:
+        try:
+            if display is not None:
+                display.start()
+            model = train(
+                data,
+                target=target,
+                time_limit=time_limit,
+                metric=metric,
+                seed=seed,
+                max_trials=max_trials,
+                models=models,
+                output=destination,
+                progress=None if display is None else display.update,
+                start_time=start,
+            )
+        finally:
+            if display is not None:
+                display.stop()
+        tracking.log_model(model, data)
     metrics = model.metrics
     if not quiet:
         console.print(leaderboard_table(metrics.get("leaderboard", []), metrics))
     out.print(summary_line(metrics))
     out.print(f"Model saved to {model.path}")
+    tracking.finish(out)
 
 
 @app.command("predict")
