@@ -501,11 +501,16 @@ def _find_ragged_line(path: Path, dialect: _Dialect) -> str | None:
     """
     codec = {"utf-16": "utf-16"}.get(dialect.encoding, dialect.encoding)
     opener = gzip.open if dialect.compressed else open
+    start = 1
     try:
         with opener(path, "rt", encoding=codec, errors="replace", newline="") as handle:
-            reader = csv.reader(handle, delimiter=dialect.delimiter, quotechar='"')
+            reader = csv.reader(handle, delimiter=dialect.delimiter, quotechar='"', strict=True)
             expected: int | None = None
-            for record in reader:
+            while True:
+                start = reader.line_num + 1
+                record = next(reader, None)
+                if record is None:
+                    return None
                 if not record:
                     continue
                 if expected is None:
@@ -514,14 +519,19 @@ def _find_ragged_line(path: Path, dialect: _Dialect) -> str | None:
                 if len(record) != expected:
                     shown = dialect.delimiter.join(record)[:120]
                     return (
-                        f"{path} has ragged rows: line {reader.line_num} ({shown!r}) has "
-                        f"{len(record)} fields but the first row has {expected}. Every row must "
-                        "have the same number of fields: fix or remove that line, or quote "
-                        "fields that contain the delimiter."
+                        f"{path} has ragged rows: line {start} ({shown!r}) has {len(record)} "
+                        f"fields but the first row has {expected}. Every row must have the same "
+                        "number of fields: fix or remove that line, or quote fields that "
+                        "contain the delimiter."
                     )
-    except (OSError, csv.Error, UnicodeError):
+    except csv.Error as err:
+        return (
+            f"{path} could not be parsed as CSV: the record starting on line {start} has a "
+            f"quoting error ({err}); most likely a quote is opened but never closed. Close the "
+            'quote, or double quote characters inside quoted fields ("").'
+        )
+    except (OSError, UnicodeError):
         return None
-    return None
 
 
 def _widen_type(message: str, types: dict[str, str]) -> str | None:
@@ -557,7 +567,7 @@ def _csv_error_message(path: Path, err: Exception) -> str:
             f"{path} could not be parsed as CSV{where}{shown}: a quoted field is not closed. "
             'Close the quote or double the quote character inside the field ("").'
         )
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    first = _error_text(err)
     return (
         f"{path} could not be read as CSV{where}{shown}: {first}. Check that the file is "
         "comma-, semicolon-, tab- or pipe-separated text with one record per line."
@@ -596,6 +606,15 @@ def _count_csv_markers(
 ) -> dict[str, dict[str, int]]:
     """Count each missing-value marker per column with one scan of the raw text."""
     wanted = list(columns) if columns is not None else table.columns
+    # Markers became missing values: only columns with missing values can hold any, and the
+    # typed table counts those cheaply, so the raw text is scanned for those columns only.
+    if wanted:
+        null_counts = table.connection.execute(
+            "SELECT "
+            + ", ".join(f"count(*) - count({quote_identifier(column)})" for column in wanted)
+            + f" FROM {table.ref}"
+        ).fetchone()
+        wanted = [column for column, nulls in zip(wanted, null_counts, strict=True) if nulls]
     raw = (
         f"read_csv({_sql_string(str(path))}, {dialect.options()}, all_varchar = true, "
         "nullstr = [''])"
@@ -655,7 +674,7 @@ def _load_scan(
         try:
             _create_table(connection, scan, columns=columns, nrows=nrows, source=str(path))
         except duckdb.Error as err:
-            first = str(err).strip().splitlines()[0]
+            first = _error_text(err)
             raise DataError(f"{path} could not be read as {fmt}: {first}. {fix}") from err
         table = Table(connection, source=str(path), workdir=workdir)
     except BaseException:
@@ -737,7 +756,7 @@ def _table_from_frame(
         _remove(workdir)
         raise DataError(
             f"The data from {source} could not be loaded into DuckDB: "
-            f"{str(err).splitlines()[0]}. Give each column values of one type."
+            f"{_error_text(err)}. Give each column values of one type."
         ) from err
     return table
 
@@ -923,7 +942,7 @@ def _open_duckdb_file(
             connection.execute(f"ATTACH {_sql_string(str(path))} AS source_db (READ_ONLY)")
         except duckdb.Error as err:
             raise DataError(
-                f"{path} could not be opened as a DuckDB database: {str(err).splitlines()[0]}. "
+                f"{path} could not be opened as a DuckDB database: {_error_text(err)}. "
                 "Check that it is a DuckDB file written by a compatible DuckDB version."
             ) from err
         connection.execute("USE source_db")
@@ -937,7 +956,7 @@ def _open_duckdb_file(
         except duckdb.Error as err:
             raise DataError(
                 f"The query {query!r} failed on the DuckDB database {path}: "
-                f"{str(err).splitlines()[0]}. Fix the SQL (list the tables with SHOW TABLES)."
+                f"{_error_text(err)}. Fix the SQL (list the tables with SHOW TABLES)."
             ) from err
         connection.execute(f"USE {quote_identifier(home)}")
         connection.execute("DETACH source_db")
@@ -1022,6 +1041,14 @@ def _open_url(
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
+            database_path = Path(database)
+            if database_path.is_file():
+                with database_path.open("rb") as handle:
+                    if handle.read(16) != b"SQLite format 3\x00":
+                        raise DataError(
+                            f"Cannot read from {masked}: {database} is not an SQLite database "
+                            "file. Check the path, or read the file by its own format."
+                        )
             if not Path(database).is_file():
                 raise DataError(
                     f"Cannot read from {masked}: the SQLite database file {database} does not "
@@ -1053,7 +1080,8 @@ def _open_url(
                 tables = sqlalchemy.inspect(connection).get_table_names()
                 query = _default_query([str(name) for name in tables], masked)
             try:
-                frame = pd.read_sql_query(sqlalchemy.text(query), connection)
+                result = connection.execute(sqlalchemy.text(query))
+                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
             except SQLAlchemyError as err:
                 raise DataError(
                     f"The query {query!r} failed on {masked}: {_first_line(err)}. Fix the SQL "
@@ -1067,6 +1095,13 @@ def _open_url(
     )
     _require_rows(table, table.source)
     return table
+
+
+def _error_text(err: Exception) -> str:
+    """The first line of a DuckDB error without its category prefix or final period."""
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    return re.sub(r"^[A-Za-z ]*Error: ", "", first).rstrip(". ")
 
 
 def _first_line(err: Exception) -> str:

@@ -47,6 +47,7 @@ def new_connection(size_hint: int = 0) -> tuple[duckdb.DuckDBPyConnection, Path]
     settings = get_settings()
     spill = workdir / "spill"
     spill.mkdir()
+    connection.execute("SET enable_progress_bar = false")
     connection.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
     connection.execute(f"SET temp_directory = '{spill.as_posix()}'")
     # Row order is part of a dataset's identity (fingerprint, samples, pandas conversion).
