@@ -171,7 +171,9 @@ class Model:
         import pandas as pd
 
         frame = _as_frame(data)
-        if not self._obviously_valid(frame):
+        # One pass over the dtypes (``frame.dtypes`` builds a Series on every access).
+        dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
+        if not self._obviously_valid(dtypes):
             self._validate(frame, where)
         columns = self._feature_names
         missing = [name for name in columns if name not in frame.columns]
@@ -179,16 +181,16 @@ class Model:
             # The schema allowed these to be absent (validation passed): they count as missing
             # values, which every predictor handles.
             frame = frame.assign(**dict.fromkeys(missing, float("nan")))
-        features = frame if list(frame.columns) == columns else frame[columns]
+        # Extra columns (the target, ids) stay: predictors pick their ``feature_names`` by name,
+        # and selecting a subset copies the frame, which costs more than a single-row prediction.
+        features = frame
         converted = {}
         for name in self._numeric_features:
-            column = features[name]
-            if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-                column.dtype
-            ):
+            dtype = dtypes.get(name)
+            if dtype is None or not _is_number_dtype(dtype):
                 # Text that validation accepted as numbers (e.g. all-missing columns read as
                 # strings, JSON numbers sent as strings) becomes a float column, as in training.
-                converted[name] = pd.to_numeric(column, errors="coerce").astype("float64")
+                converted[name] = pd.to_numeric(features[name], errors="coerce").astype("float64")
         if converted:
             features = features.assign(**converted)
         return features
@@ -207,8 +209,8 @@ class Model:
         if errors:
             type(report)(problems=errors).raise_for_errors(where)
 
-    def _obviously_valid(self, frame: Any) -> bool:
-        """Whether ``frame`` cannot hold an error-level schema problem, judged from dtypes alone.
+    def _obviously_valid(self, dtypes: dict[Any, Any]) -> bool:
+        """Whether a frame with these column dtypes cannot hold an error-level schema problem.
 
         Full validation inspects every value with pandas and costs milliseconds per call, which
         dominates single-row prediction. Errors are only missing columns and values of the wrong
@@ -216,20 +218,16 @@ class Model:
         (or datetime) dtypes where the schema wants numbers (or dates) cannot have them. Any
         other frame takes the full validation, which also words the messages.
         """
-        import pandas as pd
-
-        present = frame.columns
         for name in self._feature_names:
-            if name not in present:
+            if name not in dtypes:
                 return False
-        api = pd.api.types
         for name, kind in self._checked_columns:
-            dtype = frame.dtypes[name] if name in present else None
+            dtype = dtypes.get(name)
             if dtype is None:
                 continue
-            if kind == "number" and not (api.is_numeric_dtype(dtype) or api.is_bool_dtype(dtype)):
+            if kind == "number" and getattr(dtype, "kind", "") not in ("i", "u", "f", "b"):
                 return False
-            if kind == "datetime" and not api.is_datetime64_any_dtype(dtype):
+            if kind == "datetime" and getattr(dtype, "kind", "") != "M":
                 return False
         return True
 
@@ -327,6 +325,12 @@ def _as_frame(data: Any) -> Any:
         f"Cannot predict from a {type(data).__name__}: pass a pandas DataFrame with the training "
         "columns, a dict for one row, or a list of dicts."
     )
+
+
+def _is_number_dtype(dtype: Any) -> bool:
+    """Integer or float (numpy or pandas nullable), not bool: a cheap test on a dtype object."""
+    kind = getattr(dtype, "kind", "")
+    return kind in ("i", "u", "f")
 
 
 def _is_numeric_dtype_name(name: str) -> bool:
