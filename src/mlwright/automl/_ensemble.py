@@ -1,0 +1,86 @@
+"""Greedy ensemble selection with replacement (Caruana et al., 2004) over out-of-fold
+predictions, under a prediction-cost budget so the final model stays fast to serve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mlwright.automl._metrics import Metric
+
+__all__ = ["select_ensemble"]
+
+
+def select_ensemble(
+    predictions: Sequence[np.ndarray],
+    y: np.ndarray,
+    metric: Metric,
+    *,
+    costs: Sequence[tuple[float, float]] | None = None,
+    budget: tuple[float, float] | None = None,
+    max_rounds: int = 50,
+) -> tuple[dict[int, float], float]:
+    """Choose weights for out-of-fold predictions that optimise ``metric``.
+
+    Parameters
+    ----------
+    predictions
+        One out-of-fold prediction per candidate: (n, n_classes) probabilities or (n,) values.
+    y
+        Encoded targets.
+    metric
+        The metric to optimise.
+    costs, budget
+        Per candidate (single-row milliseconds, batch microseconds per row); the sum over the
+        distinct members chosen may not exceed ``budget``. The ensemble starts from the best
+        candidate within budget (the cheapest one if none is).
+    max_rounds
+        Number of greedy additions (with replacement).
+
+    Returns
+    -------
+    weights, score
+        Candidate index -> weight (summing to 1) and the ensemble's out-of-fold score.
+    """
+    n = len(predictions)
+    losses = [metric.loss(metric.score_encoded(y, p)) for p in predictions]
+    best_single = int(np.argmin(losses))
+    if costs is not None and budget is not None:
+        limit = np.asarray(budget)
+        affordable = [i for i in range(n) if np.all(np.asarray(costs[i]) <= limit)]
+        if affordable:
+            best_single = min(affordable, key=lambda i: losses[i])
+        else:
+            best_single = min(range(n), key=lambda i: tuple(np.asarray(costs[i]) / limit))
+    if n == 1:
+        return {0: 1.0}, metric.score_encoded(y, predictions[0])
+    counts = np.zeros(n, dtype=int)
+    total = np.zeros_like(predictions[best_single], dtype=float)
+    history: list[tuple[float, np.ndarray]] = []
+    used_cost = np.zeros(2)
+    for round_number in range(max_rounds):
+        best_index, best_loss = -1, float("inf")
+        for i in range(n):
+            if counts[i] == 0 and round_number > 0 and costs is not None and budget is not None:
+                # New members only while the whole ensemble stays within the cost budget.
+                if np.any(used_cost + np.asarray(costs[i]) > np.asarray(budget)):
+                    continue
+            if round_number == 0 and i != best_single:
+                continue
+            candidate = (total + predictions[i]) / (round_number + 1)
+            loss = metric.loss(metric.score_encoded(y, candidate))
+            if loss < best_loss - 1e-12:
+                best_index, best_loss = i, loss
+        if best_index < 0:
+            break
+        if counts[best_index] == 0 and costs is not None and budget is not None:
+            used_cost += np.asarray(costs[best_index])
+        counts[best_index] += 1
+        total += predictions[best_index]
+        history.append((best_loss, counts.copy()))
+    # Keep the best prefix of the greedy path (later additions can only overfit).
+    best_loss, best_counts = min(history, key=lambda item: item[0])
+    weights = {int(i): float(c) / best_counts.sum() for i, c in enumerate(best_counts) if c > 0}
+    blended = sum(predictions[i] * w for i, w in weights.items())
+    return weights, metric.score_encoded(y, blended)

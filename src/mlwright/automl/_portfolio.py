@@ -1,0 +1,129 @@
+"""The default portfolio: strong, diverse configurations, cheapest and most reliable first.
+
+Order matters: at a small budget only the first few run. A fast gradient-boosting model comes
+first (it alone makes a good model), then a linear model (cheap, and different), then the other
+boosting libraries, forests and neighbours, then variants that widen the ensemble's diversity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Candidate", "portfolio"]
+
+
+@dataclass
+class Candidate:
+    """One configuration to cross-validate."""
+
+    name: str
+    family: str
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str = "portfolio"
+
+
+def portfolio(task: str, n_rows: int, n_features: int) -> list[Candidate]:
+    """The ordered default configurations for a task and data size."""
+    large = n_rows > 20000
+    forest_features = "sqrt" if task != "regression" else 0.6
+    candidates = [
+        Candidate(
+            "lightgbm_fast",
+            "lightgbm",
+            {
+                "learning_rate": 0.1,
+                "num_leaves": 31,
+                "min_data_in_leaf": 20,
+                "feature_fraction": 0.9,
+                "bagging_fraction": 0.9,
+            },
+        ),
+        Candidate("linear", "linear", {"C": 1.0} if task != "regression" else {"alpha": 1.0}),
+        Candidate(
+            "catboost",
+            "catboost",
+            {"learning_rate": 0.1 if large else 0.06, "depth": 6, "l2_leaf_reg": 3.0},
+        ),
+        Candidate(
+            "xgboost",
+            "xgboost",
+            {
+                "learning_rate": 0.05,
+                "max_depth": 6,
+                "min_child_weight": 1.0,
+                "subsample": 0.8,
+                "colsample_bytree": 0.8,
+            },
+        ),
+        Candidate(
+            "lightgbm_large",
+            "lightgbm",
+            {
+                "learning_rate": 0.04,
+                "num_leaves": 128,
+                "min_data_in_leaf": 5,
+                "feature_fraction": 0.7,
+                "bagging_fraction": 0.8,
+                "lambda_l2": 1.0,
+            },
+        ),
+        Candidate(
+            "extra_trees",
+            "extra_trees",
+            {"n_estimators": 200, "max_features": forest_features, "min_samples_leaf": 1},
+        ),
+        Candidate(
+            "random_forest",
+            "random_forest",
+            {"n_estimators": 200, "max_features": forest_features, "min_samples_leaf": 1},
+        ),
+        Candidate(
+            "lightgbm_small",
+            "lightgbm",
+            {
+                "learning_rate": 0.03,
+                "num_leaves": 8,
+                "min_data_in_leaf": 30,
+                "feature_fraction": 0.6,
+                "bagging_fraction": 0.8,
+                "lambda_l2": 5.0,
+            },
+        ),
+        Candidate("knn", "knn", {"n_neighbors": 15, "weights": "distance"}),
+        Candidate(
+            "catboost_deep",
+            "catboost",
+            {"learning_rate": 0.06, "depth": 8, "l2_leaf_reg": 6.0, "random_strength": 2.0},
+        ),
+        Candidate(
+            "lightgbm_extra_trees",
+            "lightgbm",
+            {
+                "learning_rate": 0.05,
+                "num_leaves": 64,
+                "min_data_in_leaf": 10,
+                "feature_fraction": 0.5,
+                "bagging_fraction": 0.9,
+                "extra_trees": True,
+            },
+        ),
+        Candidate(
+            "xgboost_deep",
+            "xgboost",
+            {
+                "learning_rate": 0.03,
+                "max_depth": 9,
+                "min_child_weight": 3.0,
+                "subsample": 0.7,
+                "colsample_bytree": 0.5,
+                "reg_lambda": 2.0,
+            },
+        ),
+        Candidate(
+            "linear_strong",
+            "linear",
+            {"C": 20.0} if task != "regression" else {"alpha": 0.05},
+        ),
+    ]
+    return candidates

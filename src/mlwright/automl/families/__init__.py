@@ -1,0 +1,43 @@
+"""Model families: one self-contained module per library.
+
+Each module offers ``NAME``, ``ITERATIVE`` (whether more iterations means a longer fit that a
+deadline can cut short), ``fit(X, y, *, task, n_classes, categorical, params, seed, n_threads,
+deadline, X_val=None, y_val=None, n_iterations=None) -> (model, iterations)``,
+``predict(model, X, *, task, n_threads=1)`` (probabilities (n, n_classes) for classification,
+values for regression) and ``suggest(trial, task, n_rows)`` (its Optuna search space).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import numpy as np
+
+#: Family names in the order the portfolio introduces them.
+FAMILY_NAMES = (
+    "lightgbm",
+    "catboost",
+    "xgboost",
+    "linear",
+    "extra_trees",
+    "random_forest",
+    "knn",
+)
+
+
+def family(name: str) -> ModuleType:
+    """The module implementing the family ``name``."""
+    if name not in FAMILY_NAMES:
+        raise KeyError(name)
+    return importlib.import_module(f"mlwright.automl.families.{name}")
+
+
+def align(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:
+    """Widen probabilities over the classes a model saw to all ``n_classes`` columns."""
+    seen = np.asarray(seen).astype(int)
+    if proba.shape[1] == n_classes and np.array_equal(seen, np.arange(n_classes)):
+        return proba
+    full = np.zeros((proba.shape[0], n_classes))
+    full[:, seen] = proba
+    return full

@@ -1,0 +1,70 @@
+"""Every model family fits and predicts on small real data, with categoricals and missing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlwright.automl import FAMILIES
+from mlwright.automl._preprocess import Preprocessor
+from mlwright.automl.families import family
+
+
+@pytest.fixture(scope="module")
+def design(credit_g, make_schema):
+    train, test = credit_g
+    train = train.copy()
+    train.loc[::7, "purpose"] = None  # missing categories
+    train.loc[::5, "age"] = np.nan  # missing numbers
+    pre = Preprocessor(make_schema(train, "class")).fit(train, "class")
+    X = pre.transform(train)
+    X_test = pre.transform(test)
+    y = (train["class"] == "good").to_numpy().astype(int)
+    return pre, X, y, X_test
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_family_fits_and_predicts(design, name, task):
+    pre, X, y, X_test = design
+    module = family(name)
+    target = y if task == "binary" else X[:, pre.output_names_.index("credit_amount")]
+    features = X if task == "binary" else np.delete(X, pre.output_names_.index("credit_amount"), 1)
+    test = (
+        X_test
+        if task == "binary"
+        else np.delete(X_test, pre.output_names_.index("credit_amount"), 1)
+    )
+    categorical = (
+        [i for i in pre.categorical_ if task == "binary" or i < 4]
+        if task == "binary"
+        else [i - (i > pre.output_names_.index("credit_amount")) for i in pre.categorical_]
+    )
+    split = 600
+    model, iterations = module.fit(
+        features[:split],
+        target[:split],
+        task=task,
+        n_classes=2 if task == "binary" else 0,
+        categorical=categorical,
+        params={},
+        seed=0,
+        n_threads=1,
+        deadline=math.inf,
+        X_val=features[split:],
+        y_val=target[split:],
+    )
+    assert iterations >= 1
+    output = module.predict(model, test, task=task)
+    if task == "binary":
+        assert output.shape == (len(test), 2)
+        assert np.allclose(output.sum(axis=1), 1.0)
+        assert ((output >= 0) & (output <= 1)).all()
+    else:
+        assert output.shape == (len(test),)
+        assert np.isfinite(output).all()
+        # Better than predicting the mean on held-out rows of the training data.
+        held = module.predict(model, features[split:], task=task)
+        assert np.mean((held - target[split:]) ** 2) < np.var(target[split:])
