@@ -48,6 +48,7 @@ def train(
     drop_flagged_columns: bool = True,
     feature_types: dict[str, str] | None = None,
     start_time: float | None = None,
+    reserve_seconds: float = 0.0,
 ) -> Model:
     """Train the most accurate model a time budget allows.
 
@@ -91,6 +92,9 @@ def train(
     start_time
         ``time.monotonic()`` value the budget counts from (the command line passes its process
         start, so reading the data and starting Python count too).
+    reserve_seconds
+        Seconds of the budget kept for what the caller does after training returns (the
+        command line logs the run to MLflow), on top of the time kept for saving.
 
     Returns
     -------
@@ -99,7 +103,7 @@ def train(
     """
     start = time.monotonic() if start_time is None else float(start_time)
     started_at = utc_now()
-    settings = _check_settings(
+    settings = check_settings(
         target=target,
         time_limit=time_limit,
         metric=metric,
@@ -112,7 +116,11 @@ def train(
     settings["drop_flagged_columns"] = bool(drop_flagged_columns)
     settings["feature_types"] = dict(feature_types or {})
     time_limit = settings["time_limit"]
-    deadline = None if time_limit is None else start + time_limit - save_reserve(time_limit)
+    deadline = (
+        None
+        if time_limit is None
+        else start + time_limit - save_reserve(time_limit) - max(0.0, float(reserve_seconds))
+    )
     timings: dict[str, float] = {}
 
     from mlwright.data import Schema, check, fingerprint, read
@@ -240,7 +248,7 @@ def _finding_dict(finding: Any) -> dict[str, Any]:
     return finding.to_dict() if hasattr(finding, "to_dict") else dict(finding)
 
 
-def _check_settings(
+def check_settings(
     *,
     target: str,
     time_limit: float | None,
@@ -248,10 +256,14 @@ def _check_settings(
     seed: int,
     max_trials: int | None,
     models: Sequence[str] | str | None,
-    task: str | None,
-    n_jobs: int,
+    task: str | None = None,
+    n_jobs: int = 2,
 ) -> dict[str, Any]:
-    """Validate the options before any work, so a typo fails in a second, not after a read."""
+    """Validate the training options before any work, so a typo fails in a second.
+
+    Returns the settings with defaults applied; raises :class:`ConfigError` listing the valid
+    choices otherwise.
+    """
     if not isinstance(target, str) or not target:
         raise ConfigError("The target must be the name of a column, e.g. target='class'.")
     if time_limit is not None:
