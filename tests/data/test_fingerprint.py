@@ -75,3 +75,26 @@ def test_blocks_beyond_one_chunk_are_ordered():
 def test_rejects_other_types():
     with pytest.raises(TypeError, match="DataFrame or a Table"):
         fingerprint([1, 2, 3])
+
+
+def test_batch_size_does_not_matter(frame, monkeypatch):
+    import mlwright.data._fingerprint as module
+
+    whole = fingerprint(frame)
+    monkeypatch.setattr(module, "_BATCH_ROWS", 7)
+    assert fingerprint(frame) == whole
+
+
+def test_dates_booleans_and_text_kinds():
+    frame = pd.DataFrame(
+        {
+            "when": pd.to_datetime(["2024-01-01", None, "2024-03-01"]),
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "note": ["a", "", None],
+        }
+    )
+    assert fingerprint(frame) == fingerprint(frame.copy())
+    other = frame.assign(when=pd.to_datetime(["2024-01-02", None, "2024-03-01"]))
+    assert fingerprint(other) != fingerprint(frame)
+    # The same digits as text and as numbers are different data.
+    assert fingerprint(pd.DataFrame({"a": ["1"]})) != fingerprint(pd.DataFrame({"a": [1]}))

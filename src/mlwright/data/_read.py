@@ -59,7 +59,7 @@ SUPPORTED_FORMATS = (
 _HEAD_BYTES = 256 * 1024
 # Below this size DuckDB looks at every row to choose column types; above, at a sample (a value
 # that does not fit the sampled type is handled by re-reading that column with a wider type).
-_FULL_SNIFF_BYTES = 64 * 1024 * 1024
+_FULL_SNIFF_BYTES = 8 * 1024 * 1024
 _DELIMITERS = (",", "\t", ";", "|")
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 _DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+,\d+\s*")
