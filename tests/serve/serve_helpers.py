@@ -31,8 +31,11 @@ def free_port() -> int:
 class Server:
     """A running ``mlwright serve`` subprocess."""
 
-    def __init__(self, process: subprocess.Popen, port: int, grpc_port: int, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen, port: int, grpc_port: int, log: Path, handle
+    ) -> None:
         self.process = process
+        self.handle = handle
         self.port = port
         self.grpc_port = grpc_port
         self.url = f"http://127.0.0.1:{port}"
@@ -49,6 +52,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        self.handle.close()
         return self.process.returncode
 
 
@@ -77,7 +81,7 @@ def start_server(
         stdout=handle,
         stderr=subprocess.STDOUT,
     )
-    server = Server(process, port, grpc_port, log)
+    server = Server(process, port, grpc_port, log, handle)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -46,7 +46,7 @@ class ServeSettings(BaseSettings):
         mlwright's project folder (``MLWRIGHT_HOME``), holding the default log.
     """
 
-    model_config = SettingsConfigDict(env_prefix="MLWRIGHT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MLWRIGHT_", extra="ignore", populate_by_name=True)
 
     host: str = Field(default="127.0.0.1", validation_alias="MLWRIGHT_SERVE_HOST")
     port: int = Field(default=8080, ge=0, le=65535, validation_alias="MLWRIGHT_SERVE_PORT")
