@@ -5,6 +5,9 @@ Each line imports one module of commands; keep them free of heavy imports.
 
 from __future__ import annotations
 
-from mlwright.cli import _model_commands  # noqa: E402,F401  train, predict
-from mlwright.cli import _registry_commands  # noqa: E402,F401  models, reproduce
-from mlwright.cli import _serve_commands  # noqa: E402,F401  serve
+from mlwright.cli import (
+    _data_commands,  # noqa: E402,F401  profile, check, run
+    _model_commands,  # noqa: E402,F401  train, predict
+    _registry_commands,  # noqa: E402,F401  models, reproduce
+    _serve_commands,  # noqa: E402,F401  serve
+)

@@ -6,7 +6,9 @@ Readers load data into DuckDB so that files larger than memory are scanned, not 
 
 from __future__ import annotations
 
+from mlwright.data._checks import Finding, check
 from mlwright.data._fingerprint import fingerprint
+from mlwright.data._profile import ColumnProfile, Profile, profile
 from mlwright.data._read import MISSING_MARKERS, open_table, read
 from mlwright.data._schema import (
     ColumnSchema,
@@ -19,13 +21,18 @@ from mlwright.data._table import Table
 
 __all__ = [
     "MISSING_MARKERS",
+    "ColumnProfile",
     "ColumnSchema",
+    "Finding",
     "Problem",
+    "Profile",
     "Schema",
     "Table",
     "ValidationReport",
+    "check",
     "fingerprint",
     "load_for_target",
     "open_table",
+    "profile",
     "read",
 ]

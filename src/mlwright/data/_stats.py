@@ -9,8 +9,9 @@ larger than memory is scanned in a few passes and never loaded into pandas:
 * pass 3 (checks only): duplicate and conflicting-duplicate rows through row hashes.
 
 Exact ``count(DISTINCT)`` and exact quantiles keep every value in memory, so above
-:data:`EXACT_LIMIT` rows they switch to DuckDB's HyperLogLog and t-digest approximations
-(``approx_count_distinct``, ``approx_quantile``); the result says which were used.
+:data:`EXACT_LIMIT` rows distinct counts switch to DuckDB's HyperLogLog sketch
+(``approx_count_distinct``) and quantiles are computed on a uniform reservoir sample of
+:data:`QUANTILE_SAMPLE` rows; the result says which were used.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FULL_COUNTS_LIMIT = 200
 TOP_K = 10
 #: Histogram bins for numeric columns.
 HISTOGRAM_BINS = 30
+#: Rows sampled for quantiles above :data:`EXACT_LIMIT` rows.
+QUANTILE_SAMPLE = 100_000
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 #: Extreme-outlier fences: Q1 - k*IQR and Q3 + k*IQR (Tukey's "far out" values).
 IQR_FACTOR = 3.0
@@ -205,8 +208,6 @@ def _pass_one(connection, ref: str, stats: dict[str, ColumnStats], exact: bool) 
             add(name, "zeros", f"count(*) FILTER (WHERE {value} = 0)")
             if exact:
                 add(name, "quantiles", f"quantile_cont({value}, {quantile_list})")
-            else:
-                add(name, "quantiles", f"approx_quantile({value}, {quantile_list})")
         elif column.kind == "temporal":
             add(name, "minimum", f"min({col})")
             add(name, "maximum", f"max({col})")
@@ -215,8 +216,6 @@ def _pass_one(connection, ref: str, stats: dict[str, ColumnStats], exact: bool) 
             add(name, "max_length", f"max(length({col}))")
             add(name, "mean_length", f"avg(length({col}))")
             add(name, "numeric_parsable", f"count(TRY_CAST(trim({col}) AS DOUBLE))")
-        if column.kind in ("string", "boolean", "temporal", "other"):
-            add(name, "top_candidates", f"approx_top_k({col}, {TOP_K})")
     row = connection.execute(f"SELECT {', '.join(expressions)} FROM {ref}").fetchone()
     total = int(row[0])
     for (name, key), value in zip(slots, row[1:], strict=True):
@@ -239,11 +238,35 @@ def _pass_one(connection, ref: str, stats: dict[str, ColumnStats], exact: bool) 
                 column.quantiles = {
                     f"{q:g}": _float(v) for q, v in zip(QUANTILES, value, strict=True)
                 }
-        elif key == "top_candidates":
-            column.top_values = [(_plain(v), 0) for v in (value or []) if v is not None]
     for column in stats.values():
         # Approximate distinct counts can overshoot; never report more than the values seen.
         column.distinct = min(column.distinct, column.count)
+    if not exact:
+        _sample_quantiles(connection, ref, stats, quantile_list)
+
+
+def _sample_quantiles(connection, ref: str, stats: dict[str, ColumnStats], quantiles: str) -> None:
+    """Quantiles of big tables from a uniform reservoir sample of :data:`QUANTILE_SAMPLE` rows.
+
+    Exact quantiles would hold every value; t-digest sketches (``approx_quantile``) cost ten
+    times more CPU than sampling 100,000 rows once, whose quantiles are within about 0.3
+    percentile points of the truth.
+    """
+    numeric = [name for name, column in stats.items() if column.kind == "numeric" and column.count]
+    if not numeric:
+        return
+    expressions = ", ".join(
+        f"quantile_cont(CAST({quote(name)} AS DOUBLE), {quantiles})" for name in numeric
+    )
+    row = connection.execute(
+        f"SELECT {expressions} FROM (SELECT * FROM {ref} "
+        f"USING SAMPLE reservoir({QUANTILE_SAMPLE} ROWS) REPEATABLE (0))"
+    ).fetchone()
+    for name, value in zip(numeric, row, strict=True):
+        column = stats[name]
+        column.quantiles_exact = False
+        if value is not None:
+            column.quantiles = {f"{q:g}": _float(v) for q, v in zip(QUANTILES, value, strict=True)}
 
 
 def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
@@ -276,10 +299,6 @@ def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
                     add(name, "outliers_high", f"count(*) FILTER (WHERE {value} > {high!r})")
         elif column.distinct <= FULL_COUNTS_LIMIT:
             add(name, "value_counts", f"histogram({col})")
-        else:
-            for index, (candidate, _) in enumerate(column.top_values):
-                literal = _sql_literal(candidate)
-                add(name, "top_count", f"count(*) FILTER (WHERE {col} = {literal})", index)
         if column.kind == "string" and column.numeric_parsable:
             number = f"TRY_CAST(trim({col}) AS DOUBLE)"
             add(name, "numeric_examples", f"list(DISTINCT {col}) FILTER ({number} IS NOT NULL)")
@@ -288,6 +307,7 @@ def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
                 "non_numeric_examples",
                 f"list(DISTINCT {col}) FILTER ({number} IS NULL AND {col} IS NOT NULL)",
             )
+    _top_values_of_many_valued(connection, ref, stats)
     if not expressions:
         return
     # ``list(DISTINCT ...)`` keeps every distinct value; cap it in SQL so huge columns stay small.
@@ -326,9 +346,6 @@ def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
             }
         elif key in ("outliers_low", "outliers_high"):
             setattr(column, key, int(value or 0))
-        elif key == "top_count":
-            candidate = column.top_values[extra][0]
-            column.top_values[extra] = (candidate, int(value or 0))
         elif key in ("numeric_examples", "non_numeric_examples"):
             setattr(column, key, [str(v) for v in (value or [])])
     for column in stats.values():
@@ -340,6 +357,23 @@ def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
                 "counts": [c for _, c in column.top_values],
                 "other": max(column.count - sum(c for _, c in column.top_values), 0),
             }
+
+
+def _top_values_of_many_valued(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
+    """Exact top values of non-numeric columns with many distinct values (one GROUP BY each).
+
+    A hash aggregate per column costs far less than approximate top-k sketches kept for every
+    column in the main pass, and it gives exact counts.
+    """
+    for name, column in stats.items():
+        if column.kind == "numeric" or column.count == 0 or column.distinct <= FULL_COUNTS_LIMIT:
+            continue
+        col = quote(name)
+        rows = connection.execute(
+            f"SELECT {col}, count(*) AS n FROM {ref} WHERE {col} IS NOT NULL "
+            f"GROUP BY {col} ORDER BY n DESC, {col} LIMIT {TOP_K}"
+        ).fetchall()
+        column.top_values = [(_plain(value), int(count)) for value, count in rows]
 
 
 def _bin_edges(low: float | None, high: float | None, bins: int) -> list[float]:
@@ -375,14 +409,6 @@ def _sql_list(values: list[float]) -> str:
     return "[" + ", ".join(repr(float(v)) for v in values) + "]::DOUBLE[]"
 
 
-def _sql_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def duplicate_counts(
     connection, ref: str, columns: list[str], target: str | None
 ) -> dict[str, int]:
@@ -411,23 +437,22 @@ def duplicate_counts(
         result["duplicate_rows"] = int(row[0])
         return result
     feature_list = ", ".join(quote(name) for name in features)
+    # One hash aggregate over (features, label) pairs answers both questions: rows beyond the
+    # first of each pair are exact duplicates; feature hashes with several labels conflict.
     sql = f"""
-        WITH hashed AS (
+        WITH pairs AS (
             SELECT hash({feature_list}) AS features, hash({quote(target)}) AS label,
-                   {quote(target)} IS NOT NULL AS labelled
-            FROM {ref}
-        ), groups AS (
+                   {quote(target)} IS NOT NULL AS labelled, count(*) AS n
+            FROM {ref} GROUP BY ALL
+        ), conflicts AS (
             -- rows without a label cannot conflict; they only count as duplicates
-            SELECT features, count(*) FILTER (WHERE labelled) AS n,
-                   count(DISTINCT label) FILTER (WHERE labelled) AS labels
-            FROM hashed GROUP BY features
-        ), label_repeats AS (
-            SELECT features, label, count(*) - 1 AS extra FROM hashed GROUP BY features, label
+            SELECT features, count(*) AS labels, sum(n) AS rows
+            FROM pairs WHERE labelled GROUP BY features HAVING count(*) > 1
         )
         SELECT
-            (SELECT coalesce(sum(extra), 0) FROM label_repeats),
-            (SELECT count(*) FROM groups WHERE labels > 1),
-            (SELECT coalesce(sum(n), 0) FROM groups WHERE labels > 1)
+            (SELECT coalesce(sum(n - 1), 0) FROM pairs),
+            (SELECT count(*) FROM conflicts),
+            (SELECT coalesce(sum(rows), 0) FROM conflicts)
     """
     row = connection.execute(sql).fetchone()
     result["duplicate_rows"] = int(row[0])
