@@ -152,7 +152,7 @@ def open_table(
     if isinstance(source, Table):
         return source
     if isinstance(source, pd.DataFrame):
-        return _table_from_frame(source, "DataFrame", columns=columns, nrows=nrows)
+        return _table_from_frame(source, "the DataFrame", columns=columns, nrows=nrows)
     if isinstance(source, str) and "://" in source:
         return _open_url(source, query=query, columns=columns, nrows=nrows)
     if not isinstance(source, (str, Path)):
