@@ -164,7 +164,8 @@ def train_command(
 def predict_command(
     model: str = typer.Argument(
         ...,
-        help="The model: an artifact directory written by `mlwright train`.",
+        help="The model: an artifact directory written by `mlwright train`, runs:/<id>/model, "
+        "models:/NAME/VERSION or models:/NAME@alias.",
         show_default=False,
     ),
     data: str = typer.Argument(
