@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mlwright.cli import (
     _data_commands,  # noqa: E402,F401  profile, check, run
+    _evaluate_commands,  # noqa: E402,F401  evaluate, compare, explain, report
     _model_commands,  # noqa: E402,F401  train, predict
     _registry_commands,  # noqa: E402,F401  models, reproduce
     _serve_commands,  # noqa: E402,F401  serve

@@ -15,6 +15,19 @@ from mlwright.evaluate._calibration import (
     reliability_curve,
 )
 from mlwright.evaluate._compare import Comparison, compare_predictions, mcnemar_test
+from mlwright.evaluate._evaluation import (
+    Evaluation,
+    calibrate,
+    compare,
+    evaluate,
+    tune_threshold,
+)
+from mlwright.evaluate._explain import (
+    contributions,
+    native_importance,
+    partial_dependence,
+    permutation_importance,
+)
 from mlwright.evaluate._fairness import FairnessResult, fairness_report
 from mlwright.evaluate._intervals import Interval, bootstrap_interval
 from mlwright.evaluate._metrics import metric_names
@@ -24,18 +37,27 @@ from mlwright.evaluate._threshold import ThresholdChoice, choose_threshold
 __all__ = [
     "AdjustedPredictor",
     "Comparison",
+    "Evaluation",
     "FairnessResult",
     "Interval",
     "ProbabilityCalibrator",
     "ThresholdChoice",
     "bootstrap_interval",
+    "calibrate",
     "choose_threshold",
+    "compare",
     "compare_predictions",
+    "contributions",
+    "evaluate",
     "expected_calibration_error",
     "fairness_report",
     "fit_calibrator",
     "mcnemar_test",
     "metric_names",
+    "native_importance",
+    "partial_dependence",
+    "permutation_importance",
     "reliability_curve",
     "slice_metrics",
+    "tune_threshold",
 ]

@@ -71,15 +71,17 @@ class ThresholdChoice:
 
     def describe(self) -> str:
         """One line saying what was chosen and why."""
-        goal = {
-            "f1": "the best F1",
-            "precision": f"precision >= {self.target:g} with the most recall",
-            "recall": f"recall >= {self.target:g} with the most precision",
-            "cost": (
+        if self.objective == "f1":
+            goal = "the best F1"
+        elif self.objective == "precision":
+            goal = f"precision >= {self.target:g} with the most recall"
+        elif self.objective == "recall":
+            goal = f"recall >= {self.target:g} with the most precision"
+        else:
+            goal = (
                 f"the lowest cost (false positive {self.cost_false_positive:g}, false negative "
                 f"{self.cost_false_negative:g})"
-            ),
-        }[self.objective]
+            )
         note = "" if self.achieved else " (target not reachable: closest threshold used)"
         return (
             f"Threshold {self.threshold:.4g} on P({self.positive_label}) for {goal}{note}: "

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from mlwright.report._model_report import (
+    model_report_html,
+    model_report_markdown,
+    write_model_report,
+)
 from mlwright.report._profile_page import profile_page, save_profile_page
 
-__all__ = ["profile_page", "save_profile_page"]
+__all__ = [
+    "model_report_html",
+    "model_report_markdown",
+    "profile_page",
+    "save_profile_page",
+    "write_model_report",
+]
