@@ -8,6 +8,10 @@ end-to-end tests train with ``mlwright train`` itself.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,10 +23,48 @@ CREDIT_TRAIN = REPO_ROOT / "examples" / "credit-g" / "train.csv"
 CREDIT_TEST = REPO_ROOT / "examples" / "credit-g" / "test.csv"
 
 
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow SQLite database, made once per session.
+
+    Creating an MLflow database runs its schema migrations (seconds); each test copies this
+    one instead.
+    """
+    home = tmp_path_factory.mktemp("template-home")
+    saved = os.environ.get("MLWRIGHT_HOME")
+    os.environ["MLWRIGHT_HOME"] = str(home)
+    try:
+        from mlwright.registry import open_store
+
+        open_store(default_tracking_uri_for(home))
+    finally:
+        if saved is None:
+            os.environ.pop("MLWRIGHT_HOME", None)
+        else:
+            os.environ["MLWRIGHT_HOME"] = saved
+    return home / "mlflow.db"
+
+
+def default_tracking_uri_for(home: Path) -> str:
+    return f"sqlite:///{(home / 'mlflow.db').as_posix()}"
+
+
+def copy_database(template: Path, destination: Path) -> None:
+    """Copy an SQLite database consistently (WAL content included) and keep WAL mode."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(template)) as source,
+        contextlib.closing(sqlite3.connect(destination)) as target,
+    ):
+        source.backup(target)
+        target.execute("PRAGMA journal_mode=WAL")
+
+
 @pytest.fixture
-def store_home(tmp_path, monkeypatch) -> Path:
-    """An empty project folder for the default SQLite store, and no tracking URI set."""
+def store_home(tmp_path, monkeypatch, template_database) -> Path:
+    """A project folder with an empty default SQLite store; no tracking URI set; cwd tmp_path."""
     home = tmp_path / "home"
+    copy_database(template_database, home / "mlflow.db")
     monkeypatch.setenv("MLWRIGHT_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLWRIGHT_TRACKING_URI", raising=False)
@@ -32,20 +74,23 @@ def store_home(tmp_path, monkeypatch) -> Path:
     get_settings.cache_clear()
 
 
-class _Predictor:
-    """A fitted scikit-learn pipeline with the predictor interface mlwright's Model expects."""
+@pytest.fixture(scope="session")
+def artifact_template(tmp_path_factory) -> Path:
+    """A real mlwright artifact (credit-g, logistic regression) with the MLflow pyfunc flavor,
+    made once per session."""
+    from mlwright.registry import add_pyfunc_flavor
 
-    def __init__(self, pipeline, feature_names, classes):
-        self.pipeline = pipeline
-        self.feature_names = feature_names
-        self.classes_ = classes
-        self.dropped_columns = []
+    path = quick_artifact(tmp_path_factory.mktemp("artifact") / "credit-model")
+    add_pyfunc_flavor(path)
+    return path
 
-    def predict(self, features):
-        return self.pipeline.predict(features[self.feature_names])
 
-    def predict_proba(self, features):
-        return self.pipeline.predict_proba(features[self.feature_names])
+@pytest.fixture
+def artifact(tmp_path, artifact_template) -> Path:
+    """A private copy of :func:`artifact_template` the test may modify."""
+    destination = tmp_path / "credit-model"
+    shutil.copytree(artifact_template, destination)
+    return destination
 
 
 def quick_artifact(path: Path, *, seed: int = 0, data: Path = CREDIT_TRAIN) -> Path:
@@ -83,7 +128,9 @@ def quick_artifact(path: Path, *, seed: int = 0, data: Path = CREDIT_TRAIN) -> P
         "input_dtypes": {name: str(frame[name].dtype) for name in features},
     }
     model = Model(
-        _Predictor(pipeline, features, classes),
+        # The scikit-learn pipeline itself: it pickles by reference to scikit-learn only, so
+        # a server in another process can load it.
+        pipeline,
         schema,
         info=info,
         metrics={

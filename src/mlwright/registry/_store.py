@@ -35,6 +35,8 @@ _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    # Download progress bars would interleave with mlwright's own output.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 # Seconds to wait for an HTTP server's health check before calling it unreachable.
 _HEALTH_TIMEOUT = 5.0
@@ -186,7 +188,8 @@ def _folder_name(name: str) -> str:
 
 
 def configure_http() -> None:
-    """Make MLflow give up on an unreachable server within seconds (unless the user tuned it)."""
+    """Make MLflow give up on an unreachable server within seconds and download without
+    progress bars (unless the user set these variables)."""
     for key, value in _HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
 
