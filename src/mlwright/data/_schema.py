@@ -919,18 +919,53 @@ def _is_number_text(value: Any) -> bool:
 # validation
 
 
-def _examples(values: pd.Series, mask: pd.Series) -> list[tuple[Any, Any]]:
-    selected = values[mask].head(5)
-    return [(_scalar(row), _scalar(value)) for row, value in selected.items()]
+_MARKER_SET = frozenset(MISSING_MARKERS)
 
 
-def _missing_mask(values: pd.Series) -> pd.Series:
-    mask = values.isna()
-    if pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype):
-        mask = mask | values.map(
-            lambda value: isinstance(value, str) and value.strip() in MISSING_MARKERS
-        )
-    return mask.astype(bool)
+class _Values:
+    """One column of the frame under validation as NumPy arrays (pandas per-Series overhead
+    would dominate validation of the few rows a prediction request holds)."""
+
+    def __init__(self, series: pd.Series) -> None:
+        self.index = series.index
+        dtype = series.dtype
+        self.numeric: np.ndarray | None = None
+        if pd.api.types.is_bool_dtype(dtype) and not isinstance(dtype, pd.BooleanDtype):
+            self.raw = series.to_numpy()
+            self.numeric = self.raw.astype(np.float64)
+            self.missing = np.zeros(len(series), dtype=bool)
+        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            self.numeric = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            self.raw = self.numeric
+            self.missing = np.isnan(self.numeric)
+        else:
+            self.raw = series.to_numpy(dtype=object)
+            missing = pd.isna(self.raw)
+            for position, value in enumerate(self.raw):
+                if isinstance(value, str) and value.strip() in _MARKER_SET:
+                    missing[position] = True
+            self.missing = np.asarray(missing, dtype=bool)
+
+    def numbers(self) -> np.ndarray:
+        """The values as floats; NaN where missing or not a number."""
+        if self.numeric is not None:
+            return self.numeric
+        result = np.full(len(self.raw), np.nan)
+        for position, value in enumerate(self.raw):
+            if self.missing[position]:
+                continue
+            if isinstance(value, (bool, np.bool_, int, float, np.number)):
+                result[position] = float(value)
+            elif isinstance(value, str):
+                try:
+                    result[position] = float(value.strip())
+                except ValueError:
+                    pass
+        return result
+
+    def examples(self, mask: np.ndarray) -> list[tuple[Any, Any]]:
+        positions = np.flatnonzero(mask)[:5]
+        return [(_scalar(self.index[int(p)]), _scalar(self.raw[int(p)])) for p in positions]
 
 
 def _validate(schema: Schema, frame: pd.DataFrame, require_target: bool) -> ValidationReport:
@@ -940,7 +975,9 @@ def _validate(schema: Schema, frame: pd.DataFrame, require_target: bool) -> Vali
             "data with mlwright.data.read first."
         )
     problems: list[Problem] = []
-    present = [str(name) for name in frame.columns]
+    present: dict[str, int] = {}
+    for position, label in enumerate(frame.columns):
+        present.setdefault(str(label), position)  # with duplicate labels the first is checked
     known = {column.name for column in schema.columns}
     n = len(frame)
     for column in schema.columns:
@@ -979,27 +1016,27 @@ def _validate(schema: Schema, frame: pd.DataFrame, require_target: bool) -> Vali
     for column in schema.columns:
         if column.name not in present:
             continue
-        values = frame.loc[:, column.name]
-        if isinstance(values, pd.DataFrame):  # duplicate labels: check the first
-            values = values.iloc[:, 0]
-        problems.extend(_check_column(column, values))
+        problems.extend(_check_column(column, frame.iloc[:, present[column.name]]))
     return ValidationReport(problems)
 
 
-def _check_column(column: ColumnSchema, values: pd.Series) -> list[Problem]:
+def _check_column(column: ColumnSchema, series: pd.Series) -> list[Problem]:
     problems: list[Problem] = []
     name = column.name
-    missing = _missing_mask(values)
-    if missing.any() and not column.nullable and column.semantic_type != "constant":
+    values = _Values(series)
+    missing = values.missing
+    n_missing = int(missing.sum())
+    if n_missing and not column.nullable and column.semantic_type != "constant":
+        rows = [_scalar(values.index[int(p)]) for p in np.flatnonzero(missing)[:5]]
         problems.append(
             Problem(
                 column=name,
                 kind="missing_value",
                 severity="warning",
-                count=int(missing.sum()),
-                examples=[(_scalar(row), None) for row in values.index[missing][:5]],
+                count=n_missing,
+                examples=[(row, None) for row in rows],
                 message=(
-                    f"Column {name!r} has {int(missing.sum())} missing value(s) but had none in "
+                    f"Column {name!r} has {n_missing} missing value(s) but had none in "
                     "training; the model imputes them, but check the data source."
                 ),
             )
@@ -1008,10 +1045,10 @@ def _check_column(column: ColumnSchema, values: pd.Series) -> list[Problem]:
     if column.semantic_type in {"text", "identifier", "constant"}:
         return problems
     if column.dtype in {"integer", "float"}:
-        numbers = _as_numbers(values)
-        bad = present & numbers.isna()
+        numbers = values.numbers()
+        bad = present & np.isnan(numbers)
         if bad.any():
-            examples = _examples(values, bad)
+            examples = values.examples(bad)
             row, value = examples[0]
             problems.append(
                 Problem(
@@ -1027,13 +1064,14 @@ def _check_column(column: ColumnSchema, values: pd.Series) -> list[Problem]:
                     ),
                 )
             )
-        valid = present & numbers.notna()
+        valid = present & ~np.isnan(numbers)
         if column.semantic_type in {"categorical", "boolean"}:
             problems.extend(_unseen(column, values, valid, numbers))
         elif column.minimum is not None and column.maximum is not None:
-            outside = valid & ((numbers < column.minimum) | (numbers > column.maximum))
+            with np.errstate(invalid="ignore"):
+                outside = valid & ((numbers < column.minimum) | (numbers > column.maximum))
             if outside.any():
-                examples = _examples(values, outside)
+                examples = values.examples(outside)
                 problems.append(
                     Problem(
                         column=name,
@@ -1051,10 +1089,11 @@ def _check_column(column: ColumnSchema, values: pd.Series) -> list[Problem]:
                 )
         return problems
     if column.semantic_type == "datetime":
-        parsed = _as_datetimes(values, column.datetime_format)
-        bad = present & parsed.isna()
+        parsed = _as_datetimes(series, column.datetime_format)
+        not_parsed = np.asarray(parsed.isna(), dtype=bool)
+        bad = present & not_parsed
         if bad.any():
-            examples = _examples(values, bad)
+            examples = values.examples(bad)
             row, value = examples[0]
             form = column.datetime_format or "ISO8601"
             problems.append(
@@ -1070,12 +1109,13 @@ def _check_column(column: ColumnSchema, values: pd.Series) -> list[Problem]:
                     ),
                 )
             )
-        valid = present & parsed.notna()
+        valid = present & ~not_parsed
         if column.minimum is not None and column.maximum is not None and valid.any():
             low, high = pd.Timestamp(column.minimum), pd.Timestamp(column.maximum)
-            outside = valid & ((parsed < low) | (parsed > high))
+            stamps = parsed.to_numpy()
+            outside = valid & ((stamps < low.to_datetime64()) | (stamps > high.to_datetime64()))
             if outside.any():
-                examples = _examples(values, outside)
+                examples = values.examples(outside)
                 problems.append(
                     Problem(
                         column=name,
@@ -1096,27 +1136,6 @@ def _check_column(column: ColumnSchema, values: pd.Series) -> list[Problem]:
     return problems
 
 
-def _as_numbers(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("float64")
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return pd.to_numeric(values, errors="coerce").astype("float64")
-
-    def convert(value: Any) -> float:
-        if isinstance(value, bool):
-            return float(value)
-        if isinstance(value, (int, float, np.number)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                return math.nan
-        return math.nan
-
-    return values.map(convert).astype("float64")
-
-
 def _as_datetimes(values: pd.Series, date_format: str | None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values
@@ -1125,25 +1144,38 @@ def _as_datetimes(values: pd.Series, date_format: str | None) -> pd.Series:
     return pd.to_datetime(text, errors="coerce", format=form)
 
 
+def _known_categories(column: ColumnSchema) -> tuple[frozenset[float], frozenset[str]]:
+    cached = column.__dict__.get("_known")
+    if cached is None:
+        numbers = set()
+        for value in column.categories or []:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                numbers.add(float(value))
+        texts = {str(value) for value in column.categories or []}
+        if column.dtype == "boolean":
+            texts = {text.lower() for text in texts}
+        cached = (frozenset(numbers), frozenset(texts))
+        column.__dict__["_known"] = cached
+    return cached
+
+
 def _unseen(
-    column: ColumnSchema, values: pd.Series, valid: pd.Series, numbers: pd.Series | None
+    column: ColumnSchema, values: _Values, valid: np.ndarray, numbers: np.ndarray | None
 ) -> list[Problem]:
     if not column.categories or not column.categories_complete:
         return []
-    if numbers is not None:
-        known = {float(value) for value in column.categories}
-        unseen = valid & ~numbers.isin(known)
-    else:
-        known_text = {str(value) for value in column.categories}
-        as_text = values.map(
-            lambda value: str(value).lower() if isinstance(value, (bool, np.bool_)) else str(value)
-        )
-        if column.dtype == "boolean":
-            known_text = {text.lower() for text in known_text}
-        unseen = valid & ~as_text.isin(known_text)
+    known_numbers, known_text = _known_categories(column)
+    unseen = np.zeros(len(valid), dtype=bool)
+    for position in np.flatnonzero(valid):
+        if numbers is not None:
+            unseen[position] = float(numbers[position]) not in known_numbers
+        else:
+            value = values.raw[position]
+            text = str(value).lower() if isinstance(value, (bool, np.bool_)) else str(value)
+            unseen[position] = text not in known_text
     if not unseen.any():
         return []
-    examples = _examples(values, unseen)
+    examples = values.examples(unseen)
     shown = ", ".join(repr(value) for value in column.categories[:8])
     more = ", ..." if len(column.categories) > 8 else ""
     return [
