@@ -213,6 +213,14 @@ def evaluate(
     """
     check_resampling(n_resamples, confidence)
     frame, y_true, dropped = model_rows(model, data)
+    for option, names in (("sensitive", sensitive), ("slice", slices or ())):
+        missing = [name for name in names if name not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The {option} column(s) {missing} are not in the evaluation data. Available "
+                f"columns: {', '.join(map(str, list(frame.columns)[:30]))}. Pass --{option} "
+                "with a column of the evaluation data (it need not be a model input)."
+            )
     data_encoded = predictions_of(model, frame, y_true)
     task = model.task
     primary = canonical_name(_model_metric(model))

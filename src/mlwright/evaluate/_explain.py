@@ -301,8 +301,14 @@ def _booster_contrib(family, booster, matrix, task, width) -> np.ndarray | None:
 
 
 def _shap_contributions(model, row_frame, explained_index, background, seed) -> dict[str, Any]:
+    import warnings
+
     try:
-        import shap
+        with warnings.catch_warnings():
+            # shap's import touches deprecated matplotlib colormap APIs; not ours to fix.
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import shap
     except ImportError as err:
         raise ConfigError(
             "Explaining this model's predictions needs the shap package (its ensemble has "
