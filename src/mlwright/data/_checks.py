@@ -688,6 +688,32 @@ def _oof_r2(x, y, folds) -> float:
     return 0.0 if total == 0 else float(1 - ((y - predictions) ** 2).sum() / total)
 
 
+def _step_function_score(target, codes) -> float:
+    """How close a categorical feature is to a step function of a numeric target.
+
+    Sorted by the target, a feature derived from it (price bands from the price) changes
+    value only at its k - 1 band edges; an unrelated feature changes about
+    (n - 1) * (1 - sum p_i^2) times. The score maps the observed number of changes onto
+    [0, 1] between these two: 1 means a perfect step function of the target.
+    """
+    import numpy as np
+
+    # Ties in the target are broken at random: a feature that is a function of the target
+    # is constant within ties anyway, while ordering ties by the feature would hide
+    # unrelated features behind a few-valued target (abalone's rings vs sex).
+    shuffle = np.random.default_rng(0).permutation(len(codes))
+    order = shuffle[np.argsort(target[shuffle], kind="stable")]
+    ordered = codes[order]
+    changes = int((ordered[1:] != ordered[:-1]).sum())
+    shares = np.bincount(codes) / len(codes)
+    levels = int((shares > 0).sum())
+    expected = (len(codes) - 1) * (1 - float((shares**2).sum()))
+    minimum = levels - 1
+    if expected <= minimum:
+        return 0.0
+    return float(min(1.0, max(0.0, 1 - (changes - minimum) / (expected - minimum))))
+
+
 def _normalised(accuracy: float, base: float) -> float:
     return 0.0 if base >= 1 else max(0.0, (accuracy - base) / (1 - base))
 
@@ -725,6 +751,7 @@ def leakage_scores(sample, schema: Any, target: str, semantic: dict[str, str]) -
     """
     import numpy as np
     import pandas as pd
+    from scipy.stats import spearmanr
 
     labelled = sample[sample[target].notna()].reset_index(drop=True)
     n = len(labelled)
@@ -773,15 +800,24 @@ def leakage_scores(sample, schema: Any, target: str, semantic: dict[str, str]) -
             if numeric:
                 numbers = pd.to_numeric(labelled[name], errors="coerce").to_numpy(dtype=float)
                 present = keep & ~np.isnan(numbers)
-                if present.sum() >= 30 and np.ptp(numbers[present]) > 0:
+                if present.mean() >= 0.9 and np.ptp(numbers[present]) > 0:
                     evidence["reverse"] = max(
                         0.0, _oof_r2(y_bins[present], numbers[present], folds[present])
                     )
+                    rho = spearmanr(numbers[present], y_values[present]).statistic
+                    if np.isfinite(rho):
+                        evidence["spearman"] = abs(rho)
             elif x_base < 0.95:
-                accuracy = _oof_accuracy(y_bins[keep], x_codes[keep], folds[keep])
-                evidence["reverse"] = _normalised(accuracy, x_base)
+                evidence["reverse"] = _step_function_score(y_values[keep], x_codes[keep])
         evidence = {key: float(value) for key, value in evidence.items()}
-        best = max(evidence, key=evidence.get)
+        # Rank correlation only counts when (almost) perfect: strong real predictors of a
+        # quantity (a diamond's carat for its price) reach 0.95 without leaking anything.
+        counted = {
+            key: value
+            for key, value in evidence.items()
+            if key != "spearman" or value >= LEAKAGE_ERROR
+        }
+        best = max(counted, key=counted.get)
         scores[name] = {"score": evidence[best], "method": best, **evidence, "sample_rows": n}
     return scores
 
@@ -790,6 +826,7 @@ _LEAKAGE_METHODS = {
     "forward": "the value -> label map alone predicts the target out of fold",
     "reverse": "the feature is (almost) a deterministic function of the target",
     "gini": "its ranking separates the two classes (|2*AUC-1|)",
+    "spearman": "it is a monotone function of the target (|Spearman|)",
 }
 
 
