@@ -23,6 +23,7 @@ import pandas as pd
 from mlwright.data._table import (
     TABLE_NAME,
     Table,
+    fetch_one,
     new_connection,
     quote_identifier,
     to_pandas_dtypes,
@@ -609,11 +610,12 @@ def _count_csv_markers(
     # Markers became missing values: only columns with missing values can hold any, and the
     # typed table counts those cheaply, so the raw text is scanned for those columns only.
     if wanted:
-        null_counts = table.connection.execute(
+        null_counts = fetch_one(
+            table.connection,
             "SELECT "
             + ", ".join(f"count(*) - count({quote_identifier(column)})" for column in wanted)
-            + f" FROM {table.ref}"
-        ).fetchone()
+            + f" FROM {table.ref}",
+        )
         wanted = [column for column, nulls in zip(wanted, null_counts, strict=True) if nulls]
     raw = (
         f"read_csv({_sql_string(str(path))}, {dialect.options()}, all_varchar = true, "
@@ -633,7 +635,7 @@ def _count_csv_markers(
         return {}
     select = ", ".join(quote_identifier(column) for column in wanted)
     query = f"SELECT {', '.join(aggregates)} FROM (SELECT {select} FROM {raw}{limit})"
-    counts = table.connection.execute(query).fetchone()
+    counts = fetch_one(table.connection, query)
     result: dict[str, dict[str, int]] = {}
     for (column, marker), count in zip(keys, counts, strict=True):
         if count:
@@ -937,7 +939,7 @@ def _open_duckdb_file(
 ) -> Table:
     connection, workdir = new_connection(path.stat().st_size)
     try:
-        home = connection.execute("SELECT current_database()").fetchone()[0]
+        home = fetch_one(connection, "SELECT current_database()")[0]
         try:
             connection.execute(f"ATTACH {_sql_string(str(path))} AS source_db (READ_ONLY)")
         except duckdb.Error as err:

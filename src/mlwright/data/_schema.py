@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.data._read import MISSING_MARKERS, open_table, suggest_names
-from mlwright.data._table import Table, quote_identifier
+from mlwright.data._table import Table, fetch_one, quote_identifier
 from mlwright.errors import DataError, SchemaValidationError
 
 __all__ = [
@@ -591,7 +591,7 @@ def _infer_table(cls: type[Schema], table: Table, target: str | None, task: str 
             layout += [(name, "mean_length"), (name, "space_share")]
     stats: dict[str, dict[str, Any]] = {name: {} for name in table.columns}
     if aggregates:
-        values = connection.execute(f"SELECT {', '.join(aggregates)} FROM {view}").fetchone()
+        values = fetch_one(connection, f"SELECT {', '.join(aggregates)} FROM {view}")
         for (name, key), value in zip(layout, values, strict=True):
             stats[name][key] = value
 

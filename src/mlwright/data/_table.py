@@ -19,13 +19,28 @@ import pandas as pd
 
 from mlwright.config import get_settings
 
-__all__ = ["TABLE_NAME", "Table", "new_connection", "quote_identifier", "to_pandas_dtypes"]
+__all__ = [
+    "TABLE_NAME",
+    "Table",
+    "fetch_one",
+    "new_connection",
+    "quote_identifier",
+    "to_pandas_dtypes",
+]
 
 #: The relation every Table holds its data in.
 TABLE_NAME = "mlwright_data"
 
 # Inputs above this size get an on-disk database so that the loaded table need not fit in memory.
 _ON_DISK_BYTES = 256 * 1024 * 1024
+
+
+def fetch_one(connection: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
+    """The single row an aggregate query returns."""
+    row = connection.execute(query).fetchone()
+    if row is None:  # aggregates without GROUP BY always return a row
+        raise RuntimeError(f"DuckDB returned no row for: {query[:200]}")
+    return row
 
 
 def quote_identifier(name: str) -> str:
@@ -153,7 +168,7 @@ class Table:
         self.column_types: dict[str, str] = {
             row[0]: row[1] for row in connection.execute(f"DESCRIBE {self.ref}").fetchall()
         }
-        self.n_rows: int = int(connection.execute(f"SELECT count(*) FROM {self.ref}").fetchone()[0])
+        self.n_rows: int = int(fetch_one(connection, f"SELECT count(*) FROM {self.ref}")[0])
         self._closed = False
 
     def __repr__(self) -> str:
