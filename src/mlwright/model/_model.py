@@ -65,6 +65,8 @@ class Model:
         self.lineage = lineage or {}
         self.findings = findings or []
         self.path = path
+        # Files added to the artifact on save (e.g. the drift reference built at training).
+        self.extra_files: dict[str, bytes] = {}
         self._feature_names = [str(name) for name in info["feature_names"]]
         self._numeric_features = [
             name
@@ -266,7 +268,7 @@ class Model:
             path,
             predictor=self.predictor,
             documents=documents,
-            extra_files=extra_files,
+            extra_files={**self.extra_files, **(extra_files or {})},
             overwrite=overwrite,
         )
         return self.path

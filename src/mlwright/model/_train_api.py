@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import time
@@ -19,6 +20,24 @@ DEFAULT_TIME_LIMIT = 60.0
 
 # Finding kinds whose columns the search drops (interfaces.md); recorded in model.json.
 DROPPING_FINDINGS = ("target_leakage", "identifier_column", "constant_column")
+
+# Later stages add artifact files computed from the training data (monitoring's drift
+# reference). They register here, as the registry registers its reference schemes, so this
+# stage never imports them.
+_TRAINING_FILE_HOOKS: list[Callable[[Model, Any], dict[str, bytes]]] = []
+
+
+def register_training_files(hook: Callable[[Model, Any], dict[str, bytes]]) -> None:
+    """Add files to every artifact :func:`train` builds.
+
+    Parameters
+    ----------
+    hook
+        Called with the trained model and its training frame; returns content by relative
+        path (e.g. ``{"reference.json": b"..."}``), saved and listed in the MANIFEST.
+    """
+    if hook not in _TRAINING_FILE_HOOKS:
+        _TRAINING_FILE_HOOKS.append(hook)
 
 
 def save_reserve(time_limit: float) -> float:
@@ -192,6 +211,12 @@ def train(
             search_settings=getattr(result, "settings", None),
         ),
     )
+    # The monitoring stage registers its hook on import; load it on demand (as model
+    # references load the registry) so that every trained model carries its drift reference.
+    with contextlib.suppress(ImportError):
+        __import__("mlwright.monitor")
+    for hook in _TRAINING_FILE_HOOKS:
+        model.extra_files.update(hook(model, frame))
     if output is not None:
         model.save(output, overwrite=overwrite)
     return model
