@@ -63,3 +63,40 @@ def test_damaged_database_is_a_registry_error(tmp_path, monkeypatch):
     with pytest.raises(RegistryError) as caught:
         open_store(uri)
     assert uri in str(caught.value)
+
+
+_REGISTER_ONE = """
+from mlwright.registry import open_store, register_version, start_training_run
+store = open_store()
+run = start_training_run(data="data.csv", settings={}, store=store)
+run.end("FINISHED")
+print(register_version("shared", run_id=run.run_id, store=store).version)
+"""
+
+
+@pytest.mark.slow
+def test_processes_creating_and_registering_at_once_all_succeed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "fresh"  # no database yet: all three race to create it
+    environment = {key: value for key, value in os.environ.items() if "TRACKING_URI" not in key}
+    environment["MLWRIGHT_HOME"] = str(home)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _REGISTER_ONE],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr
+    assert sorted(int(stdout.strip()) for stdout, _ in outputs) == [1, 2, 3]
+    with sqlite3.connect(home / "mlflow.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -318,7 +318,8 @@ class TrainingTracking:
         """Register (with ``--register``) and print the run and version."""
         if self.run is None:
             return
-        out.print(f"MLflow run {self.run.run_id}: {self.run.url}")
+        out.print(f"MLflow run {self.run.run_id} (model: {self.run.model_reference})")
+        out.print(f"Browse it: {self.run.url}")
         if self.register_name:
             version = self.run.register(self.register_name)
             out.print(

@@ -179,7 +179,8 @@ class Store:
         """Where to look at a run: the server's page, or the ``mlflow ui`` command to run."""
         if self.uri.startswith(("http://", "https://")):
             return f"{self.uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-        return f"mlflow ui --backend-store-uri {self.uri}  (then open run {run_id})"
+        page = f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"run `mlflow ui --backend-store-uri {self.uri}`, then open {page}"
 
 
 def _folder_name(name: str) -> str:
@@ -217,16 +218,70 @@ def open_store(tracking_uri: str | None = None) -> Store:
     if uri.startswith(("http://", "https://")):
         _check_server(uri)
     database = sqlite_path(uri)
-    if database is not None:
-        _prepare_sqlite(database, uri)
-    with quiet_mlflow(), translate_errors(uri):
-        from mlflow import MlflowClient
+    creating = database is not None and not _is_initialised(database)
+    with _creation_lock(database if creating else None, uri):
+        if database is not None:
+            _prepare_sqlite(database, uri)
+        with quiet_mlflow(), translate_errors(uri):
+            from mlflow import MlflowClient
 
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        # Touch the store now so that a broken store fails here, with the URI in the message,
-        # rather than half-way through a training run.
-        client.search_experiments(max_results=1)
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            # Touch both stores now, so that a broken store fails here with the URI in the
+            # message rather than half-way through a training run, and so that a new database
+            # is fully created while the creation lock is held.
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
     return Store(uri=uri, client=client, embedded=embedded)
+
+
+def _is_initialised(database: Path) -> bool:
+    """Whether MLflow has created its tables in ``database`` (cheap: no MLflow import)."""
+    if not database.is_file():
+        return False
+    try:
+        uri = f"{database.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as connection:
+            row = connection.execute("select version_num from alembic_version").fetchone()
+            tables = connection.execute(
+                "select count(*) from sqlite_master where type = 'table' and name in "
+                "('experiments', 'registered_models', 'model_versions')"
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(row) and tables[0] == 3
+
+
+@contextlib.contextmanager
+def _creation_lock(database: Path | None, uri: str) -> Iterator[None]:
+    """Let one process at a time create a new SQLite store.
+
+    MLflow creates its tables with a series of schema migrations; two processes migrating the
+    same new file at once (two `mlwright train` started together in a fresh folder) corrupt
+    the migration bookkeeping. A lock file beside the database serialises the creation; the
+    second process then finds the tables and skips it.
+    """
+    if database is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: MLflow's own (weaker) guard only
+        yield
+        return
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(database.parent / f".{database.name}.lock", "a+b")  # noqa: SIM115
+    except OSError as err:
+        raise RegistryError(
+            f"Cannot create the MLflow store {uri} in '{database.parent}' ({err}). Set "
+            "MLWRIGHT_HOME to a writable folder, or point --tracking-uri elsewhere."
+        ) from err
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _prepare_sqlite(database: Path, uri: str) -> None:
