@@ -15,7 +15,7 @@ __all__ = ["Member", "Predictor"]
 
 #: Batches at least this large are predicted with all threads; small ones stay single-threaded
 #: because thread start-up would dominate.
-_PARALLEL_ROWS = 20000
+_PARALLEL_ROWS = 4000
 
 
 @dataclass

@@ -55,16 +55,24 @@ class DenseEncoder:
         return values
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        blocks = []
+        n_numeric = len(self.numeric_)
+        width = n_numeric + len(self.missing_) + sum(len(levels) for levels in self.levels_)
+        out = np.zeros((len(X), max(width, 1)))
         if self.numeric_:
             numeric = X[:, self.numeric_]
             missing = np.isnan(numeric)
             filled = np.where(missing, self.medians_, numeric)
             scaled = (self._compress(filled) - self.mean_) / self.scale_
-            blocks.append(np.clip(scaled, -10, 10))
+            out[:, :n_numeric] = np.clip(scaled, -10, 10)
             if self.missing_:
-                blocks.append(missing[:, self.missing_].astype(float))
+                out[:, n_numeric : n_numeric + len(self.missing_)] = missing[:, self.missing_]
+        offset = n_numeric + len(self.missing_)
+        rows = np.arange(len(X))
         for i, levels in zip(self.categorical, self.levels_, strict=True):
-            codes = X[:, i][:, None]
-            blocks.append((codes == levels[None, :]).astype(float))
-        return np.hstack(blocks) if blocks else np.zeros((len(X), 1))
+            if len(levels):
+                codes = X[:, i]
+                position = np.minimum(np.searchsorted(levels, codes), len(levels) - 1)
+                hit = levels[position] == codes  # False for NaN and unseen codes
+                out[rows[hit], offset + position[hit]] = 1.0
+            offset += len(levels)
+        return out

@@ -1,0 +1,384 @@
+"""AutoML benchmark: mlwright against FLAML on the shared suite, measured side by side.
+
+Usage::
+
+    python benchmarks/automl.py SUITE_DIR [--time-limit 60] [--datasets a,b]
+        [--systems mlwright,flaml] [--output benchmarks/out/automl.json] [--no-results]
+
+For each dataset, mlwright runs as a user runs it: ``mlwright train train.csv --target T
+--time-limit 60`` in a subprocess (wall time and peak RSS of the whole command), then
+``mlwright predict`` on test.csv; FLAML (``flaml.AutoML().fit(..., time_budget, n_jobs=2)``)
+runs in its own subprocess on the same files. Scores use the suite's metric with scikit-learn
+(ROC AUC with the second label in string order as positive; log loss clipped at 1e-15 and
+renormalised; RMSE). Prediction speed of the mlwright model (batch rows/s, single-row p50) is
+measured on the test set with ``mlwright.load``. The AutoGluon column is copied from the suite's
+ANCHORS.md (an anchor, not re-measured). Results are printed, written as JSON, and appended to
+benchmarks/RESULTS.md as a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+FLAML_SCRIPT = r"""
+import json, sys, time
+import numpy as np, pandas as pd
+train_path, test_path, target, task, metric, budget, out = sys.argv[1:8]
+from flaml import AutoML
+train = pd.read_csv(train_path)
+test = pd.read_csv(test_path)
+X, y = train.drop(columns=[target]), train[target]
+automl = AutoML()
+names = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
+flaml_task = "regression" if task == "regression" else "classification"
+automl.fit(X, y, task=flaml_task, metric=names[metric], time_budget=float(budget), n_jobs=2,
+           verbose=0, seed=0)
+Xt = test.drop(columns=[target])
+if task == "regression":
+    result = {"prediction": [float(v) for v in automl.predict(Xt)]}
+else:
+    proba = automl.predict_proba(Xt)
+    result = {"classes": [str(c) for c in automl.classes_], "proba": proba.tolist()}
+json.dump(result, open(out, "w"))
+"""
+
+SPEED_SCRIPT = r"""
+import json, sys, time
+import numpy as np, pandas as pd
+import mlwright
+model = mlwright.load(sys.argv[1])
+test = pd.read_csv(sys.argv[2]).drop(columns=[sys.argv[3]])
+model.predict(test.head(100))
+began = time.perf_counter(); model.predict(test); batch = time.perf_counter() - began
+timings = []
+for i in range(min(300, len(test))):
+    row = test.iloc[[i]]
+    began = time.perf_counter(); model.predict(row); timings.append(time.perf_counter() - began)
+print(json.dumps({"rows_per_s": len(test) / batch,
+                  "single_p50_ms": float(np.median(timings)) * 1000,
+                  "single_p95_ms": float(np.percentile(timings, 95)) * 1000}))
+"""
+
+
+def _peak_rss(command: list[str], timeout: float) -> dict:
+    """Run a command: wall seconds, its own peak RSS in MB (via os.wait4), output, status."""
+    began = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        deadline = began + timeout
+        status = None
+        rusage = None
+        while status is None:
+            pid, code, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                status = "ok" if code == 0 else f"exit {os.waitstatus_to_exitcode(code)}"
+                rusage = usage
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                _, _, rusage = os.wait4(process.pid, 0)
+                status = "timeout"
+                break
+            time.sleep(0.05)
+        process.returncode = 0  # reaped above
+        wall = time.monotonic() - began
+        out.seek(0)
+        err.seek(0)
+        return {
+            "status": status,
+            "wall": wall,
+            "peak_rss_mb": rusage.ru_maxrss / 1024 if rusage else None,
+            "stdout": out.read().decode(errors="replace")[-3000:],
+            "stderr": err.read().decode(errors="replace")[-3000:],
+        }
+
+
+def score(entry: dict, test: pd.DataFrame, prediction: dict) -> float:
+    """Score with the suite's metric (scikit-learn), independent of mlwright's own metrics."""
+    from sklearn.metrics import roc_auc_score
+
+    y = test[entry["target"]]
+    if entry["task"] == "regression":
+        predicted = np.asarray(prediction["prediction"], dtype=float)
+        return float(np.sqrt(np.mean((y.to_numpy(float) - predicted) ** 2)))
+    classes = [str(c) for c in prediction["classes"]]
+    proba = np.asarray(prediction["proba"], dtype=float)
+    truth = y.astype(str).to_numpy()
+    order = sorted(set(classes) | set(truth))
+    if entry["metric"] == "roc_auc":
+        positive = order[1]
+        column = classes.index(positive)
+        return float(roc_auc_score(truth == positive, proba[:, column]))
+    proba = np.clip(proba, 1e-15, 1 - 1e-15)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    index = {c: i for i, c in enumerate(classes)}
+    picked = np.array([proba[r, index[t]] if t in index else 1e-15 for r, t in enumerate(truth)])
+    return float(-np.mean(np.log(picked)))
+
+
+def run_mlwright(entry: dict, budget: float, work: Path) -> dict:
+    model_dir = work / f"model-{entry['name']}"
+    command = [
+        PYTHON,
+        "-m",
+        "mlwright",
+        "train",
+        str(entry["train"]),
+        "--target",
+        entry["target"],
+        "--time-limit",
+        str(budget),
+        "--output",
+        str(model_dir),
+        "--quiet",
+    ]
+    result = _peak_rss(command, timeout=budget * 3 + 120)
+    record = {
+        "wall": result["wall"],
+        "peak_rss_mb": result["peak_rss_mb"],
+        "status": result["status"],
+    }
+    if result["status"] != "ok":
+        record["error"] = (result["stderr"] or result["stdout"])[-800:]
+        return record
+    predictions = work / f"pred-{entry['name']}.csv"
+    predicted = _peak_rss(
+        [
+            PYTHON,
+            "-m",
+            "mlwright",
+            "predict",
+            str(model_dir),
+            str(entry["test"]),
+            "--output",
+            str(predictions),
+        ],
+        timeout=600,
+    )
+    if predicted["status"] != "ok":
+        record.update(status="predict failed", error=predicted["stderr"][-800:])
+        return record
+    frame = pd.read_csv(predictions, keep_default_na=False)
+    test = pd.read_csv(entry["test"])
+    if entry["task"] == "regression":
+        prediction = {"prediction": frame["prediction"].astype(float).tolist()}
+    else:
+        columns = [c for c in frame.columns if c.startswith("proba_")]
+        prediction = {
+            "classes": [c[len("proba_") :] for c in columns],
+            "proba": frame[columns].to_numpy(float),
+        }
+    record["score"] = score(entry, test, prediction)
+    speed = _peak_rss(
+        [PYTHON, "-c", SPEED_SCRIPT, str(model_dir), str(entry["test"]), entry["target"]],
+        timeout=600,
+    )
+    if speed["status"] == "ok":
+        record.update(json.loads(speed["stdout"].strip().splitlines()[-1]))
+    lineage_file = model_dir / "lineage.json"
+    if lineage_file.is_file():
+        lineage = json.loads(lineage_file.read_text())
+        record["timings"] = lineage.get("timings") or lineage.get("settings", {}).get("timings")
+    metrics_file = model_dir / "metrics.json"
+    if metrics_file.is_file():
+        metrics = json.loads(metrics_file.read_text())
+        record["validation"] = metrics.get("validation_score", metrics.get("validation"))
+    return record
+
+
+def run_flaml(entry: dict, budget: float, work: Path) -> dict:
+    out = work / f"flaml-{entry['name']}.json"
+    command = [
+        PYTHON,
+        "-c",
+        FLAML_SCRIPT,
+        str(entry["train"]),
+        str(entry["test"]),
+        entry["target"],
+        entry["task"],
+        entry["metric"],
+        str(budget),
+        str(out),
+    ]
+    result = _peak_rss(command, timeout=budget * 3 + 120)
+    record = {
+        "wall": result["wall"],
+        "peak_rss_mb": result["peak_rss_mb"],
+        "status": result["status"],
+    }
+    if result["status"] != "ok":
+        lines = [line for line in result["stderr"].splitlines() if line.strip()]
+        record["error"] = lines[-1][:300] if lines else "no output"
+        return record
+    record["score"] = score(entry, pd.read_csv(entry["test"]), json.loads(out.read_text()))
+    return record
+
+
+def read_anchors(suite_dir: Path) -> dict[str, float]:
+    """AutoGluon default-preset scores from ANCHORS.md (copied, not re-measured)."""
+    path = suite_dir.parent / "ANCHORS.md"
+    anchors: dict[str, float] = {}
+    if not path.is_file():
+        return anchors
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and re.match(r"^[0-9.]+ \(", cells[3]):
+            anchors[cells[0]] = float(cells[3].split()[0])
+    return anchors
+
+
+def _better(a, b, greater: bool) -> int:
+    """1 if a beats b, 0 if tie (within 1e-4 relative), -1 if it loses; a failure loses."""
+    if a is None and b is None:
+        return 0
+    if a is None:
+        return -1
+    if b is None:
+        return 1
+    if abs(a - b) <= 1e-4 * max(abs(a), abs(b), 1e-12):
+        return 0
+    return 1 if (a > b) == greater else -1
+
+
+def table(records: list[dict], anchors: dict[str, float], budget: float) -> str:
+    systems = ["mlwright", "flaml"]
+    rows = []
+    head = (
+        "| dataset | metric | mlwright | wall s | peak RSS MB | FLAML 2.7 | wall s | "
+        "AutoGluon 1.6 default (anchor, not re-measured) | vs FLAML | vs AutoGluon |"
+    )
+    rows.append(head)
+    rows.append("|" + " --- |" * 10)
+    tally = {"flaml": [0, 0, 0], "autogluon": [0, 0, 0]}
+    ranks = {"mlwright": [], "flaml": []}
+    for record in records:
+        greater = record["metric"] == "roc_auc"
+        ours = record.get("mlwright", {})
+        theirs = record.get("flaml", {})
+        anchor = anchors.get(record["name"])
+
+        def show(r):
+            if not r:
+                return "not run"
+            return f"{r['score']:.4f}" if "score" in r else f"failed ({r.get('status')})"
+
+        versus_flaml = _better(ours.get("score"), theirs.get("score"), greater) if theirs else None
+        versus_ag = _better(ours.get("score"), anchor, greater) if anchor is not None else None
+        for key, outcome in (("flaml", versus_flaml), ("autogluon", versus_ag)):
+            if outcome is not None:
+                tally[key][{1: 0, 0: 1, -1: 2}[outcome]] += 1
+        if theirs:
+            if versus_flaml == 1:
+                ranks["mlwright"].append(1)
+                ranks["flaml"].append(2)
+            elif versus_flaml == -1:
+                ranks["mlwright"].append(2)
+                ranks["flaml"].append(1)
+            else:
+                ranks["mlwright"].append(1.5)
+                ranks["flaml"].append(1.5)
+        words = {1: "win", 0: "tie", -1: "loss", None: "-"}
+        rows.append(
+            f"| {record['name']} | {record['metric']} | {show(ours)} | "
+            f"{ours.get('wall', float('nan')):.1f} | {ours.get('peak_rss_mb') or 0:.0f} | "
+            f"{show(theirs)} | {theirs.get('wall', float('nan')):.1f} | "
+            f"{anchor if anchor is not None else '-'} | {words[versus_flaml]} | "
+            f"{words[versus_ag]} |"
+        )
+    lines = ["\n".join(rows), ""]
+    lines.append(
+        f"mlwright vs FLAML (same run): {tally['flaml'][0]} wins, {tally['flaml'][1]} ties, "
+        f"{tally['flaml'][2]} losses; mean rank mlwright "
+        f"{np.mean(ranks['mlwright']) if ranks['mlwright'] else float('nan'):.2f}, FLAML "
+        f"{np.mean(ranks['flaml']) if ranks['flaml'] else float('nan'):.2f} (ties count 1.5)."
+    )
+    lines.append(
+        f"mlwright vs AutoGluon anchor: {tally['autogluon'][0]} better, {tally['autogluon'][1]} "
+        f"equal, {tally['autogluon'][2]} worse (anchor from ANCHORS.md, another day)."
+    )
+    speed = [r for r in records if "rows_per_s" in r.get("mlwright", {})]
+    for record in speed:
+        m = record["mlwright"]
+        lines.append(
+            f"- {record['name']}: prediction {m['rows_per_s']:,.0f} rows/s (batch of the test "
+            f"set), single-row p50 {m['single_p50_ms']:.2f} ms, p95 {m['single_p95_ms']:.2f} ms"
+        )
+    del systems
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite", type=Path)
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--datasets", default=None)
+    parser.add_argument("--systems", default="mlwright,flaml")
+    parser.add_argument("--output", type=Path, default=HERE / "out" / "automl.json")
+    parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+    entries = json.loads((args.suite / "suite.json").read_text())
+    if args.datasets:
+        wanted = args.datasets.split(",")
+        entries = [e for e in entries if e["name"] in wanted]
+    systems = args.systems.split(",")
+    if "flaml" in systems:
+        try:
+            import flaml  # noqa: F401
+        except ImportError:
+            print("FLAML is not installed (pip install 'mlwright[bench]'); skipping it")
+            systems.remove("flaml")
+    anchors = read_anchors(args.suite)
+    records = []
+    started = dt.datetime.now(dt.UTC)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="mlwright-bench-") as tmp:
+        work = Path(tmp)
+        for entry in entries:
+            entry["train"] = args.suite / entry["name"] / "train.csv"
+            entry["test"] = args.suite / entry["name"] / "test.csv"
+            record = {
+                "name": entry["name"],
+                "metric": entry["metric"],
+                "task": entry["task"],
+                "load_before": os.getloadavg()[0],
+            }
+            if "mlwright" in systems:
+                record["mlwright"] = run_mlwright(entry, args.time_limit, work)
+            if "flaml" in systems:
+                record["flaml"] = run_flaml(entry, args.time_limit, work)
+            records.append(record)
+            print(json.dumps(record, default=str), flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(records, indent=1, default=str))
+    report = table(records, anchors, args.time_limit)
+    command = "python benchmarks/automl.py " + " ".join(sys.argv[1:])
+    header = (
+        f"\n## AutoML, {args.time_limit:g} s budget ({started:%Y-%m-%d %H:%M} UTC)\n\n"
+        f"Command: `{command}`. Machine: {os.cpu_count()} cores, shared with other work: load "
+        f"average {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+        "(the protocol asks for an idle machine; timings and scores under load are "
+        "pessimistic for both systems).\n\n"
+    )
+    print(header + report)
+    if not args.no_results:
+        with open(HERE / "RESULTS.md", "a") as results:
+            results.write(header + report + "\n")
+
+
+if __name__ == "__main__":
+    main()
