@@ -281,12 +281,18 @@ class AdjustedPredictor:
             proba = self.calibrator.transform(proba)
         return proba
 
-    def predict(self, features: Any) -> np.ndarray:
-        proba = self.predict_proba(features)
-        classes = np.asarray(self.predictor.classes_)
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class positions from probabilities: the threshold (binary) or the arg-max.
+
+        Batch prediction and serving call this (when present) instead of their own arg-max,
+        so a stored threshold applies everywhere the model predicts labels.
+        """
+        proba = np.asarray(proba, dtype=float)
         if self.threshold is not None and proba.shape[1] == 2:
             positive = proba[:, self.positive_index] >= self.threshold
-            codes = np.where(positive, self.positive_index, 1 - self.positive_index)
-        else:
-            codes = np.argmax(proba, axis=1)
-        return classes[codes]
+            return np.where(positive, self.positive_index, 1 - self.positive_index)
+        return np.argmax(proba, axis=1)
+
+    def predict(self, features: Any) -> np.ndarray:
+        classes = np.asarray(self.predictor.classes_)
+        return classes[self.decide(self.predict_proba(features))]

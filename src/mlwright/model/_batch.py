@@ -33,7 +33,11 @@ def prediction_frame(model: Model, frame: Any, *, where: str) -> Any:
     classes = list(model.classes or [])
     labels = np.empty(len(probabilities), dtype=object)
     if len(probabilities):
-        labels[:] = [classes[i] for i in probabilities.argmax(axis=1)]
+        # A decision threshold stored with the model (mlwright evaluate --threshold-for)
+        # replaces the arg-max.
+        decide = getattr(model.predictor, "decide", None)
+        positions = decide(probabilities) if decide is not None else probabilities.argmax(axis=1)
+        labels[:] = [classes[i] for i in positions]
     columns: dict[str, Any] = {"prediction": labels}
     for position, label in enumerate(classes):
         columns[f"proba_{label}"] = probabilities[:, position]

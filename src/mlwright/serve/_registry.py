@@ -269,7 +269,10 @@ class ServedModel:
             return values.tolist(), None
         probabilities = np.asarray(predictor.predict_proba(frame), dtype=np.float64)
         classes = self.classes or []
-        labels = [classes[index] for index in probabilities.argmax(axis=1).tolist()]
+        # A decision threshold stored with the model replaces the arg-max.
+        decide = getattr(predictor, "decide", None)
+        positions = decide(probabilities) if decide is not None else probabilities.argmax(axis=1)
+        labels = [classes[index] for index in np.asarray(positions).tolist()]
         return labels, probabilities
 
     def predict_columns(
