@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlwright import __version__
+from mlwright.serve import _json as fast_json
 from mlwright.serve._auth import PUBLIC_PATHS, token_matches
 from mlwright.serve._batching import Batcher
 from mlwright.serve._log import PredictionLog, open_log_store
@@ -292,7 +293,7 @@ def _endpoint_label(path: str) -> str:
 
 def _json_response(content: Any, status: int = 200, headers: dict | None = None) -> Response:
     return Response(
-        json.dumps(content, separators=(",", ":"), allow_nan=False),
+        fast_json.dumps(content),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -328,7 +329,7 @@ def _parse_json(body: bytes) -> Any:
             status=400,
         )
     try:
-        return json.loads(body)
+        return fast_json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise RequestValidationError(
             [problem(None, "malformed_json", f"the request body is not valid JSON ({err})")],
@@ -440,6 +441,10 @@ def create_app(
     app.state.server = state
     app.add_middleware(_GuardMiddleware, state_getter=lambda: state)
     app.dependency_overrides[get_serve_settings] = lambda: state.settings
+    # Monitoring: POST /feedback, GET /dashboard (owned by the monitoring stage).
+    from mlwright.serve._monitoring_routes import build_monitoring_router
+
+    app.include_router(build_monitoring_router(state))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError) -> Response:

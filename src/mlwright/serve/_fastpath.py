@@ -22,6 +22,7 @@ import numpy as np
 __all__ = ["FastPath"]
 
 _NAN = float("nan")
+_MEMO_SIZE = 10_000
 
 
 def _category_key(value: Any) -> str | None:
@@ -54,6 +55,8 @@ class FastPath:
         for spec in predictor.preprocessor.specs_:
             other = float(len(spec.mapping)) if spec.n_codes > len(spec.mapping) else _NAN
             self.plan.append((spec.column, spec.kind, dict(spec.mapping), other))
+        # Per categorical column: raw request value -> code, filled as values are seen.
+        self._memo: list[dict[Any, float]] = [{None: _NAN} for _ in self.plan]
         self.members = [
             (family(member.family).predict, list(member.models), member.weight / len(member.models))
             for member in predictor.members
@@ -88,11 +91,23 @@ class FastPath:
             elif kind == "numeric":
                 matrix[:, position] = [_NAN if value is None else float(value) for value in values]
             else:
-                matrix[:, position] = [
-                    _NAN if (key := _category_key(value)) is None else mapping.get(key, other)
-                    for value in values
-                ]
+                memo = self._memo[position]
+                try:
+                    matrix[:, position] = [memo[value] for value in values]
+                except (KeyError, TypeError):
+                    matrix[:, position] = [
+                        self._code(memo, mapping, other, value) for value in values
+                    ]
         return matrix
+
+    @staticmethod
+    def _code(memo: dict[Any, float], mapping: dict[str, int], other: float, value: Any) -> float:
+        key = _category_key(value)
+        code = _NAN if key is None else float(mapping.get(key, other))
+        # Remember raw values (bounded): requests repeat the same few categories.
+        if len(memo) < _MEMO_SIZE and isinstance(value, (str, int, float, bool)):
+            memo[value] = code
+        return code
 
     def blend(self, matrix: np.ndarray) -> np.ndarray:
         """Weighted ensemble output (probabilities or values), as the predictor computes it."""

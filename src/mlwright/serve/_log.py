@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwright.errors import ConfigError
+from mlwright.serve import _json as fast_json
 
 __all__ = [
     "LOG_COLUMNS",
@@ -73,6 +74,10 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _dumps(value: Any) -> str:
+    return fast_json.dumps(value).decode()
+
+
 def _rows(record: LogRecord) -> list[tuple[Any, ...]]:
     request_id, stamp, model, version, arm, features, predictions, probabilities, latency = record
     if isinstance(features, dict):
@@ -89,7 +94,7 @@ def _rows(record: LogRecord) -> list[tuple[Any, ...]]:
         row_features = {key: _plain(value) for key, value in feature_rows[index].items()}
         probability = None
         if probabilities is not None:
-            probability = json.dumps(
+            probability = _dumps(
                 {str(key): _plain(value) for key, value in probabilities[index].items()}
             )
         rows.append(
@@ -100,8 +105,8 @@ def _rows(record: LogRecord) -> list[tuple[Any, ...]]:
                 model,
                 version,
                 arm,
-                json.dumps(row_features, allow_nan=False),
-                json.dumps(_plain(prediction)),
+                _dumps(row_features),
+                _dumps(_plain(prediction)),
                 probability,
                 latency,
             )

@@ -196,6 +196,63 @@ def _at(row: int | None) -> str:
     return "" if row is None else f" in record {row}"
 
 
+_ALLOWED_TYPES: dict[str, frozenset[type]] = {
+    "number": frozenset({int, float}),
+    "string": frozenset({str}),
+    "datetime": frozenset({str}),
+    "boolean": frozenset({bool}),
+}
+_NONE = type(None)
+
+
+def _fast_columns(model: ServedModel, records: list[Any]) -> dict[str, list[Any]] | None:
+    """Columns of well-formed records, checked a column at a time; None if anything is off.
+
+    Type checks over a whole column run at C speed (``set(map(type, values))``), which keeps a
+    1,000-row request to about a millisecond of validation. Anything unusual returns None and
+    the caller redoes the checks row by row to name every problem.
+    """
+    if not all(type(record) is dict for record in records):
+        return None
+    keys = set(records[0]) if len(records) == 1 else set().union(*records)
+    if not keys <= model.accepted:
+        return None
+    # Each record's keys are a subset of ``keys``: equal sizes mean every record has them all.
+    complete = all(len(record) == len(keys) for record in records)
+    n_rows = len(records)
+    columns: dict[str, list[Any]] = {}
+    for spec in model.fields:
+        name = spec.name
+        if name not in keys:
+            if spec.required:
+                return None
+            columns[name] = [None] * n_rows
+            continue
+        if complete:
+            values = [record[name] for record in records]
+        else:
+            if spec.required:
+                return None
+            values = [record.get(name) for record in records]
+        kinds = set(map(type, values))
+        if _NONE in kinds:
+            if not spec.nullable:
+                return None
+            kinds.discard(_NONE)
+        if not kinds <= _ALLOWED_TYPES[spec.kind]:
+            return None
+        if float in kinds:
+            floats = [value for value in values if type(value) is float]
+            if not all(map(math.isfinite, floats)):
+                return None
+        if spec.reject_unseen:
+            for value in set(values):
+                if value is not None and _category_key(value) not in spec.category_set:
+                    return None
+        columns[name] = values
+    return columns
+
+
 def check_records(model: ServedModel, records: Any) -> tuple[dict[str, list[Any]], int]:
     """Validate ``{"records": [...]}`` rows; returns per-column values and the row count.
 
@@ -226,6 +283,9 @@ def check_records(model: ServedModel, records: Any) -> tuple[dict[str, list[Any]
                 )
             ]
         )
+    fast = _fast_columns(model, records)
+    if fast is not None:
+        return fast, len(records)
     fields = model.fields
     accepted = model.accepted
     columns: dict[str, list[Any]] = {spec.name: [] for spec in fields}
