@@ -131,6 +131,7 @@ class ServedModel:
         self.all_numeric = len(self.numeric_features) == len(self.feature_names)
         self.class_index = {label: i for i, label in enumerate(self.classes or [])}
         self.fast_path = self._build_fast_path()
+        self.decide = getattr(model.predictor, "decide", None)
 
     def _build_fast_path(self) -> Any:
         from mlwright.serve._fastpath import FastPath
@@ -282,10 +283,16 @@ class ServedModel:
         fast = self.fast_path
         if fast is None:
             return self.predict_frame(self.frame(columns, n_rows))
+        import numpy as np
+
         output = fast.predict(columns, n_rows)
         if self.task == "regression":
             return output.tolist(), None
         classes = self.classes or []
+        if self.decide is not None:
+            # A decision threshold stored with the model replaces the arg-max.
+            positions = np.asarray(self.decide(output)).tolist()
+            return [classes[index] for index in positions], output
         if n_rows == 1:
             row = output[0]
             best = 0
