@@ -298,3 +298,18 @@ def test_closed_table_removes_its_files(tmp_path, frame):
     table.close()
     assert not workdir.exists()
     table.close()  # closing twice is harmless
+
+
+def test_header_names_are_kept_exactly_and_crlf_lines(tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(b'a, b ,"x,y",\r\n1,2,3,4\r\n5,6,7,8\r\n')
+    frame = read(path)
+    # Spaces and delimiters inside names survive; an empty name gets a positional one.
+    assert list(frame.columns) == ["a", " b ", "x,y", "column3"]
+    assert frame.values.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
+
+
+def test_single_column_file(tmp_path):
+    path = tmp_path / "single.csv"
+    path.write_text("value\n1\n2\n3\n")
+    assert read(path)["value"].tolist() == [1, 2, 3]

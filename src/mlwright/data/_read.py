@@ -419,9 +419,9 @@ def _sniff_csv(path: Path) -> _Dialect:
     delimiter = _sniff_delimiter(lines, preferred)
     first = next(csv.reader(lines[:1], delimiter=delimiter, quotechar='"'), [])
     has_header = bool(first) and not any(_NUMBER.fullmatch(field) for field in first if field)
-    header = [field.strip() for field in first] if has_header else None
+    header = list(first) if has_header else None
     if header is not None:
-        header = [name if name else f"column{index}" for index, name in enumerate(header)]
+        header = [name if name.strip() else f"column{index}" for index, name in enumerate(header)]
         _check_duplicate_names(header, str(path))
     dialect = _Dialect(encoding, delimiter, header, compressed)
     # Semicolon-separated files usually come from locales that write 1,5 for one and a half.
