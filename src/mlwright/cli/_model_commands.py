@@ -11,9 +11,22 @@ import typer
 
 from mlwright.cli._app import app
 
-# Seconds kept from the search for logging the saved model into the MLflow run (measured at
-# 1-3 s for a small artifact on a busy 2-core machine).
+# Seconds kept from the search at least for logging the saved model into the MLflow run
+# (measured at 1-3 s for a small artifact on a busy 2-core machine).
 TRACKING_RESERVE_SECONDS = 2.5
+
+
+def tracking_reserve(opening_seconds: float, time_limit: float | None) -> float:
+    """Budget seconds to keep for logging the finished model into the MLflow run.
+
+    Logging costs about what opening the run cost on the same machine and store (both are
+    MLflow calls against the same SQLite file or server), so half the measured opening time is
+    kept, at least :data:`TRACKING_RESERVE_SECONDS`, and never more than a quarter of the budget.
+    """
+    wanted = max(TRACKING_RESERVE_SECONDS, 0.5 * opening_seconds)
+    budget = time_limit if time_limit is not None else 60.0
+    return min(wanted, 0.25 * budget)
+
 
 # Captured when the command line is imported, as a fallback for the process start below.
 _IMPORTED_AT = time.monotonic()
@@ -127,9 +140,12 @@ def train_command(
 
     requested = {"target": target, "time_limit": time_limit, "metric": metric, "seed": seed}
     requested.update({"max_trials": max_trials, "models": models, "output": str(destination)})
-    with TrainingTracking(
+    opening = time.monotonic()
+    tracking = TrainingTracking(
         data, settings=requested, tracking_uri=tracking_uri, register=register, track=track
-    ) as tracking:
+    )
+    reserve = tracking_reserve(time.monotonic() - opening, time_limit) if track else 0.0
+    with tracking:
         try:
             if display is not None:
                 display.start()
@@ -146,7 +162,7 @@ def train_command(
                 start_time=start,
                 # Logging the saved model to the MLflow run happens after training, inside the
                 # budget: keep time for it.
-                reserve_seconds=TRACKING_RESERVE_SECONDS if track else 0.0,
+                reserve_seconds=reserve,
             )
         finally:
             if display is not None:
