@@ -17,6 +17,7 @@ def _header(path) -> list[str]:
         return next(csv.reader(handle))
 
 
+@pytest.mark.slow
 def test_every_dataset_reads_and_gets_its_task(bench_suite, tmp_path):
     assert len(bench_suite) >= 14
     for entry in bench_suite:
