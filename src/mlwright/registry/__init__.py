@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlwright.model._artifact import register_reference_scheme
+from mlwright.registry._flavor import add_pyfunc_flavor
 from mlwright.registry._references import cache_root
 from mlwright.registry._references import resolve as resolve_reference
 from mlwright.registry._registry import (
@@ -75,12 +76,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The pyfunc flavor subclasses an MLflow class, so importing it imports MLflow: load it
+    # The pyfunc model subclasses an MLflow class, so importing it imports MLflow: load it
     # only when asked for.
-    if name in ("MlwrightPythonModel", "add_pyfunc_flavor"):
+    if name == "MlwrightPythonModel":
         from mlwright.registry import _pyfunc
 
-        return getattr(_pyfunc, name)
+        return _pyfunc.MlwrightPythonModel
     raise AttributeError(f"module 'mlwright.registry' has no attribute {name!r}")
 
 

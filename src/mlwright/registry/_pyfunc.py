@@ -16,32 +16,14 @@ is about to use MLflow anyway, never on mlwright's own prediction path.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from mlwright.registry._store import quiet_mlflow
+from mlwright.registry._flavor import ARTIFACT_KEY, add_pyfunc_flavor, has_pyfunc_flavor
 
 __all__ = ["MlwrightPythonModel", "add_pyfunc_flavor", "has_pyfunc_flavor", "prediction_frame"]
-
-MLMODEL_FILE = "MLmodel"
-CODE_FILE = "mlflow_model.py"
-ARTIFACT_KEY = "mlwright_model"
-# Files MLflow's writer produces besides MLmodel and the code file.
-_ENVIRONMENT_FILES = ("requirements.txt", "python_env.yaml", "conda.yaml")
-
-_CODE = '''"""MLflow "model from code" entry point, written by mlwright (see mlwright.registry)."""
-
-from mlflow.models import set_model
-
-from mlwright.registry._pyfunc import MlwrightPythonModel
-
-set_model(MlwrightPythonModel())
-'''
 
 
 class MlwrightPythonModel(PythonModel):
@@ -97,53 +79,3 @@ def prediction_frame(model: Any, data: Any) -> Any:
         for label in probabilities.columns:
             frame[f"proba_{label}"] = probabilities[label].to_numpy()
     return frame
-
-
-def has_pyfunc_flavor(directory: str | Path) -> bool:
-    """Whether the artifact at ``directory`` already carries an ``MLmodel`` file."""
-    return (Path(directory) / MLMODEL_FILE).is_file()
-
-
-def add_pyfunc_flavor(directory: str | Path) -> None:
-    """Make the artifact at ``directory`` an MLflow pyfunc model (in place, MANIFEST updated).
-
-    Does nothing when the artifact already has an ``MLmodel`` file.
-
-    Parameters
-    ----------
-    directory
-        A complete mlwright artifact (it is verified before anything is added).
-    """
-    from mlwright import __version__
-    from mlwright.model._artifact import add_files
-
-    root = Path(directory)
-    if has_pyfunc_flavor(root):
-        return
-    with tempfile.TemporaryDirectory(prefix="mlwright-pyfunc-") as scratch:
-        code = Path(scratch) / CODE_FILE
-        code.write_text(_CODE, encoding="utf-8")
-        written = Path(scratch) / "model"
-        with quiet_mlflow():
-            # MLflow writes MLmodel, the environment files and a copy of the code file; the
-            # requirement is given explicitly so that MLflow does not spend seconds inferring it.
-            mlflow.pyfunc.save_model(
-                path=str(written),
-                python_model=str(code),
-                pip_requirements=[f"mlwright=={__version__}"],
-            )
-            description = mlflow.models.Model.load(str(written / MLMODEL_FILE))
-        flavor = description.flavors["python_function"]
-        # MLflow records the absolute path of the code file it copied; the loader only uses
-        # the file name, and an absolute scratch path would be misleading in the MLmodel.
-        flavor["model_code_path"] = CODE_FILE
-        # The model's own root is the artifact: MLflow passes ``<model root>/.`` to
-        # load_context, so the artifact is not copied into an ``artifacts/`` folder.
-        flavor["artifacts"] = {ARTIFACT_KEY: {"path": "."}}
-        description.save(str(written / MLMODEL_FILE))
-        files = {MLMODEL_FILE: (written / MLMODEL_FILE).read_bytes()}
-        files[CODE_FILE] = _CODE.encode("utf-8")
-        for name in _ENVIRONMENT_FILES:
-            if (written / name).is_file():
-                files[name] = (written / name).read_bytes()
-    add_files(root, files)

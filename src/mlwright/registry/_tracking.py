@@ -132,7 +132,7 @@ class TrainingRun:
                 "Only a saved model can be logged to MLflow: call model.save(DIRECTORY) first "
                 "(`mlwright train` saves it for you)."
             )
-        from mlwright.registry._pyfunc import add_pyfunc_flavor
+        from mlwright.registry._flavor import add_pyfunc_flavor
 
         client = self.store.client
         lineage = model.lineage or {}
