@@ -26,7 +26,8 @@ def credit_artifact(tmp_path_factory):
 def test_binary_on_credit_g(credit_artifact):
     model, output = credit_artifact
     assert model.path == output
-    assert sorted(p.name for p in output.iterdir()) == [
+    # Later stages add their own files (the drift reference, the MLflow flavor).
+    assert {
         "MANIFEST",
         "findings.json",
         "lineage.json",
@@ -34,7 +35,7 @@ def test_binary_on_credit_g(credit_artifact):
         "model.json",
         "predictor.pkl",
         "schema.json",
-    ]
+    } <= {p.name for p in output.iterdir()}
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["metric"] == "roc_auc"
     assert 0.6 < metrics["validation_score"] <= 1.0
