@@ -814,6 +814,11 @@ def create_app(
                                 "type": "string",
                                 "enum": [m.name for m in models],
                             }
+                        elif parameter.get("name") == "version":
+                            parameter["schema"] = {
+                                "type": "string",
+                                "enum": sorted({m.version for m in models}),
+                            }
         document.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"}
         }
