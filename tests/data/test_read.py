@@ -313,3 +313,23 @@ def test_single_column_file(tmp_path):
     path = tmp_path / "single.csv"
     path.write_text("value\n1\n2\n3\n")
     assert read(path)["value"].tolist() == [1, 2, 3]
+
+
+def test_excel_duplicate_headers_are_reported(tmp_path):
+    import openpyxl
+
+    path = tmp_path / "dups.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["age", "city", "age"])
+    sheet.append([41, "Oslo", 40])
+    sheet.append([35, "NA", 30])
+    workbook.save(path)
+    with pytest.raises(DataError, match="duplicate column names: 'age'"):
+        read(path)
+    sheet.cell(row=1, column=3, value="age2")
+    workbook.save(path)
+    frame = read(path)
+    assert frame["city"].isna().sum() == 1
+    assert frame.attrs["missing_markers"] == {"city": {"NA": 1}}
+    assert frame["age2"].tolist() == [40, 30]

@@ -851,10 +851,12 @@ def _load_excel(path: Path, *, columns: Sequence[str] | None, nrows: int | None)
             "Install it with: pip install 'mlwright[excel]' (or save the sheet as CSV)."
         ) from err
     try:
-        raw = pd.read_excel(
+        # header=None: pandas would rename a repeated header "x" to "x.1", hiding duplicates.
+        sheet = pd.read_excel(
             path,
             sheet_name=0,
             engine="openpyxl",
+            header=None,
             dtype=object,
             keep_default_na=False,
             na_values=[],
@@ -864,25 +866,24 @@ def _load_excel(path: Path, *, columns: Sequence[str] | None, nrows: int | None)
             f"{path} could not be read as an Excel workbook: {err}. Check that it is a valid "
             ".xlsx file (open and re-save it in Excel or LibreOffice), or export it as CSV."
         ) from err
-    names = [str(name) for name in raw.columns]
-    if any(name.startswith("Unnamed: ") for name in names) and len(raw) == 0:
-        raise DataError(f"The first sheet of {path} is empty. Put the table in the first sheet.")
-    _check_duplicate_excel_names(names, path)
+    if sheet.empty:
+        raise DataError(
+            f"The first sheet of {path} is empty. Put the table (a header row, then the data) "
+            "in the first sheet."
+        )
+    names = [
+        f"column{index}" if _is_missing(value) or not str(value).strip() else str(value)
+        for index, value in enumerate(sheet.iloc[0])
+    ]
+    _check_duplicate_names(names, str(path))
+    raw = sheet.iloc[1:].reset_index(drop=True)
+    raw.columns = names
     frame, counts = _apply_markers(raw)
     table = _table_from_frame(
         frame, str(path), columns=columns, nrows=nrows, missing_markers=counts
     )
     _require_rows(table, path)
     return table
-
-
-def _check_duplicate_excel_names(names: list[str], path: Path) -> None:
-    # pandas renames a repeated header "x" to "x.1"; report the original names.
-    original = [re.sub(r"\.\d+$", "", name) for name in names]
-    for name, base in zip(names, original, strict=True):
-        if name != base and base in names:
-            _check_duplicate_names(original, str(path))
-    _check_duplicate_names(names, str(path))
 
 
 def _load_arff(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
