@@ -21,6 +21,7 @@ reaches ``drift_share``. Every threshold is a field of :class:`DriftSettings`.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -316,7 +317,14 @@ def _numeric_stats(
     if reference_values.size == 0 or current.size == 0:
         return out
     compared = _sample(current, settings.max_rows, settings.seed)
-    ks = stats.ks_2samp(reference_values, compared)
+    # Exact p-values for small samples, the asymptotic distribution for large ones (the exact
+    # computation is slow there and can fail, which scipy reports as a warning).
+    exact = reference_values.size * compared.size <= 1_000_000
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="ks_2samp: Exact calculation unsuccessful", category=RuntimeWarning
+        )
+        ks = stats.ks_2samp(reference_values, compared, method="exact" if exact else "asymp")
     out["ks"] = float(ks.statistic)
     out["ks_p_value"] = float(ks.pvalue)
     distance = float(stats.wasserstein_distance(reference_values, compared))

@@ -309,6 +309,7 @@ def read_log(
     limit: int | None = None,
     columns: list[str] | None = None,
     with_feedback: bool = False,
+    labelled_only: bool = False,
 ) -> LogData:
     """Read logged predictions (and their feedback) as columns, fast.
 
@@ -329,11 +330,29 @@ def read_log(
         Only these features (all by default).
     with_feedback
         Join the newest feedback of each row as ``meta["actual"]``.
+    labelled_only
+        Only rows with feedback (implies ``with_feedback``; ``limit`` then counts labelled
+        rows).
     """
+    with_feedback = with_feedback or labelled_only
     scheme, path = _require_log(uri)
     start, end = _seconds(since), _seconds(until)
     if scheme == "jsonl":
-        return _read_jsonl_log(path, model, start, end, limit, columns, with_feedback)
+        data = _read_jsonl_log(
+            path, model, start, end, None if labelled_only else limit, columns, with_feedback
+        )
+        if labelled_only:
+            data = data.labelled()
+            if limit is not None and len(data) > limit:
+                keep = slice(len(data) - int(limit), None)
+                data = LogData(
+                    data.meta.iloc[keep].reset_index(drop=True),
+                    data.features.iloc[keep].reset_index(drop=True),
+                    None
+                    if data.probabilities is None
+                    else data.probabilities.iloc[keep].reset_index(drop=True),
+                )
+        return data
     clauses, parameters = [], []
     if model is not None:
         clauses.append("p.model = ?")
@@ -354,6 +373,8 @@ def read_log(
         )
         actual = "NULL"
         join = ""
+        if labelled_only and not has_feedback:
+            return _assemble(_empty_meta(), [], columns, True)
         if with_feedback and has_feedback:
             # The newest outcome per (request, row): MAX(id) of its feedback.
             join = (
@@ -378,12 +399,16 @@ def read_log(
         connection.close()
     if limit is not None:
         rows.reverse()
-    meta = pd.DataFrame(
-        [row[:7] for row in rows],
-        columns=["request_id", "row", "timestamp", "model", "version", "arm", "latency_ms"],
-    )
+    meta = pd.DataFrame([row[:7] for row in rows], columns=_META_COLUMNS)
     documents = [row[7] for row in rows]
     return _assemble(meta, documents, columns, with_feedback)
+
+
+_META_COLUMNS = ["request_id", "row", "timestamp", "model", "version", "arm", "latency_ms"]
+
+
+def _empty_meta() -> pd.DataFrame:
+    return pd.DataFrame(columns=_META_COLUMNS)
 
 
 def _assemble(

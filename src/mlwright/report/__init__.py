@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlwright.report._drift_page import drift_page, save_drift_page
 from mlwright.report._model_report import (
     model_report_html,
     model_report_markdown,
@@ -10,9 +11,11 @@ from mlwright.report._model_report import (
 from mlwright.report._profile_page import profile_page, save_profile_page
 
 __all__ = [
+    "drift_page",
     "model_report_html",
     "model_report_markdown",
     "profile_page",
+    "save_drift_page",
     "save_profile_page",
     "write_model_report",
 ]

@@ -445,6 +445,10 @@ def create_app(
     from mlwright.serve._monitoring_routes import build_monitoring_router
 
     app.include_router(build_monitoring_router(state))
+    # Monitoring: POST /feedback, GET /dashboard (owned by the monitoring stage).
+    from mlwright.serve._monitoring_routes import build_monitoring_router
+
+    app.include_router(build_monitoring_router(state))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError) -> Response:
