@@ -427,6 +427,8 @@ def partial_dependence(
             grid = np.unique(
                 np.quantile(observed.to_numpy(dtype=float), np.linspace(0.02, 0.98, grid_size))
             )
+            if pd.api.types.is_integer_dtype(series):
+                grid = np.unique(np.round(grid)).astype(np.int64)
             grid_values: list[Any] = grid.tolist()
         else:
             grid_values = observed.value_counts().index[:grid_size].tolist()
