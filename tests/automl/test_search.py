@@ -140,3 +140,40 @@ def test_bad_inputs_raise_clear_errors(credit_g, make_schema):
     single = pd.DataFrame({"x": range(20), "class": ["a"] * 20})
     with pytest.raises(DataError, match="single"):  # raised by the schema or by the search
         search(single, make_schema(single, "class"), max_trials=1)
+
+
+def test_datetime_and_text_columns(credit_g, make_schema):
+    import types
+
+    train, test = (frame.copy() for frame in credit_g)
+    for frame in (train, test):
+        frame["opened"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(
+            frame["duration"] * 7, unit="D"
+        )
+        frame["opened"] = frame["opened"].dt.strftime("%Y-%m-%d")
+        frame["note"] = frame["purpose"] + " for " + frame["job"] + " applicant"
+    schema = make_schema(train, "class")
+    kinds = {c.name: c.semantic_type for c in schema.columns}
+    if kinds.get("note") != "text" or kinds.get("opened") != "datetime":
+        # Declare the types explicitly when inference does not call them text/datetime.
+        columns = [
+            types.SimpleNamespace(
+                name=c.name,
+                semantic_type={"note": "text", "opened": "datetime"}.get(c.name, c.semantic_type),
+            )
+            for c in schema.columns
+        ]
+        schema = types.SimpleNamespace(
+            target="class", task="binary", class_labels=None, columns=columns
+        )
+    result = search(train, schema, max_trials=1, models="lightgbm")
+    names = result.predictor.preprocessor.output_names_
+    assert "opened.year" in names
+    assert "opened.epoch" in names
+    assert any(name.startswith("note.svd") for name in names)
+    test.loc[::4, "opened"] = "not a date"
+    test.loc[::5, "note"] = None
+    proba = result.predictor.predict_proba(test)
+    assert np.isfinite(proba).all()
+    single = result.predictor.predict_proba(test.iloc[[4]])
+    assert np.allclose(single, proba[[4]])

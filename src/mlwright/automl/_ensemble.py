@@ -20,6 +20,7 @@ def select_ensemble(
     costs: Sequence[tuple[float, float]] | None = None,
     budget: tuple[float, float] | None = None,
     max_rounds: int = 50,
+    tolerance: float = 0.0,
 ) -> tuple[dict[int, float], float]:
     """Choose weights for out-of-fold predictions that optimise ``metric``.
 
@@ -34,9 +35,12 @@ def select_ensemble(
     costs, budget
         Per candidate (single-row milliseconds, batch microseconds per row); the sum over the
         distinct members chosen may not exceed ``budget``. The ensemble starts from the best
-        candidate within budget (the cheapest one if none is).
+        candidate within budget if its loss is within ``tolerance`` of the best candidate's,
+        else from the best candidate, and the budget stretches to twice that start's cost.
     max_rounds
         Number of greedy additions (with replacement).
+    tolerance
+        Loss difference treated as noise when trading accuracy for prediction cost.
 
     Returns
     -------
@@ -46,13 +50,16 @@ def select_ensemble(
     n = len(predictions)
     losses = [metric.loss(metric.score_encoded(y, p)) for p in predictions]
     best_single = int(np.argmin(losses))
+    limit = None
     if costs is not None and budget is not None:
-        limit = np.asarray(budget)
+        limit = np.asarray(budget, dtype=float)
         affordable = [i for i in range(n) if np.all(np.asarray(costs[i]) <= limit)]
-        if affordable:
-            best_single = min(affordable, key=lambda i: losses[i])
-        else:
-            best_single = min(range(n), key=lambda i: tuple(np.asarray(costs[i]) / limit))
+        cheap = min(affordable, key=lambda i: losses[i]) if affordable else None
+        # Prefer the best affordable model when it is as good within the noise of the
+        # validation; otherwise accuracy wins and the budget stretches to what it costs.
+        if cheap is not None and losses[cheap] <= losses[best_single] + tolerance:
+            best_single = cheap
+        limit = np.maximum(limit, 2 * np.asarray(costs[best_single], dtype=float))
     if n == 1:
         return {0: 1.0}, metric.score_encoded(y, predictions[0])
     counts = np.zeros(n, dtype=int)
@@ -62,9 +69,9 @@ def select_ensemble(
     for round_number in range(max_rounds):
         best_index, best_loss = -1, float("inf")
         for i in range(n):
-            if counts[i] == 0 and round_number > 0 and costs is not None and budget is not None:
+            if counts[i] == 0 and round_number > 0 and limit is not None:
                 # New members only while the whole ensemble stays within the cost budget.
-                if np.any(used_cost + np.asarray(costs[i]) > np.asarray(budget)):
+                if np.any(used_cost + np.asarray(costs[i]) > limit):
                     continue
             if round_number == 0 and i != best_single:
                 continue
@@ -74,7 +81,7 @@ def select_ensemble(
                 best_index, best_loss = i, loss
         if best_index < 0:
             break
-        if counts[best_index] == 0 and costs is not None and budget is not None:
+        if counts[best_index] == 0 and limit is not None:
             used_cost += np.asarray(costs[best_index])
         counts[best_index] += 1
         total += predictions[best_index]

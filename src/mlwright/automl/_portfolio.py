@@ -25,7 +25,6 @@ class Candidate:
 
 def portfolio(task: str, n_rows: int, n_features: int) -> list[Candidate]:
     """The ordered default configurations for a task and data size."""
-    large = n_rows > 20000
     forest_features = "sqrt" if task != "regression" else 0.6
     candidates = [
         Candidate(
@@ -43,7 +42,7 @@ def portfolio(task: str, n_rows: int, n_features: int) -> list[Candidate]:
         Candidate(
             "catboost",
             "catboost",
-            {"learning_rate": 0.1 if large else 0.06, "depth": 6, "l2_leaf_reg": 3.0},
+            {"learning_rate": 0.1, "depth": 6, "l2_leaf_reg": 3.0},
         ),
         Candidate(
             "xgboost",
@@ -94,7 +93,7 @@ def portfolio(task: str, n_rows: int, n_features: int) -> list[Candidate]:
         Candidate(
             "catboost_deep",
             "catboost",
-            {"learning_rate": 0.06, "depth": 8, "l2_leaf_reg": 6.0, "random_strength": 2.0},
+            {"learning_rate": 0.08, "depth": 8, "l2_leaf_reg": 6.0, "random_strength": 2.0},
         ),
         Candidate(
             "lightgbm_extra_trees",

@@ -147,7 +147,7 @@ def _datetimes(series: pd.Series) -> np.ndarray:
         stamps.dt.year,
         stamps.dt.month,
         stamps.dt.day,
-        stamps.dt.weekday,
+        stamps.dt.day_of_week,
         stamps.dt.hour,
         epoch,
     ]

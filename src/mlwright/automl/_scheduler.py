@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 __all__ = ["Budget"]
 
+#: Families whose cross-validation fold models are kept and can serve when a refit would not
+#: finish in time (the others store the training data or hundreds of deep trees).
+FOLD_FALLBACK = ("lightgbm", "xgboost", "catboost", "linear")
+
 # Relative cost of a family's first configuration compared with the fast LightGBM one, used
 # until the family has been measured on this data.
 _PRIOR_FACTOR = {
@@ -57,11 +61,20 @@ class Budget:
             return reference * _PRIOR_FACTOR.get(family, 2.0)
         return None
 
-    def refit_reserve(self, n_rows: int, n_splits: int, top: int = 4) -> float:
-        """Seconds to keep for ensemble selection and refitting the likely members."""
+    def refit_reserve(self, n_rows: int, n_splits: int, top: int = 2) -> float:
+        """Seconds to keep for ensemble selection and refitting the likely members.
+
+        The best ``top`` candidates are the likely members; they refit two at a time, so the
+        slowest of them sets the time. Families whose fold models can serve instead of a refit
+        (boosting, linear) reserve half their refit time: a refit is preferred (one model
+        predicts faster than k), but not worth starving the search for.
+        """
         best = sorted(self.history, key=lambda item: item[2])[:top]
         growth = n_splits / max(n_splits - 1, 1)
-        refits = [seconds * growth * 1.15 for _, seconds, _ in best]
+        refits = [
+            seconds * growth * 1.15 * (0.5 if family in FOLD_FALLBACK else 1.0)
+            for family, seconds, _ in best
+        ]
         refit = max(max(refits, default=0.0), sum(refits) / self.n_workers)
         selection = 0.3 + n_rows / 40000
         return refit + selection + 0.3

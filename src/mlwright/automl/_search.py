@@ -31,7 +31,7 @@ from mlwright.automl._metrics import Metric, default_metric, get_metric, sort_la
 from mlwright.automl._portfolio import Candidate, portfolio
 from mlwright.automl._predictor import Member, Predictor
 from mlwright.automl._preprocess import Preprocessor, category_key
-from mlwright.automl._scheduler import Budget
+from mlwright.automl._scheduler import FOLD_FALLBACK, Budget
 from mlwright.automl.families import FAMILY_NAMES, family
 from mlwright.errors import ConfigError, DataError
 
@@ -40,9 +40,6 @@ __all__ = ["SearchResult", "search"]
 DEFAULT_TIME_LIMIT = 60.0
 #: Gradient-boosting families Optuna tunes (the others are kept at their portfolio settings).
 _TUNABLE = ("lightgbm", "xgboost", "catboost")
-#: Families whose fold models are kept in memory as a fallback when a refit does not fit in
-#: time (the others store the training data or hundreds of deep trees).
-_KEEP_FOLD_MODELS = ("lightgbm", "xgboost", "catboost", "linear")
 #: Prediction-cost budget of the ensemble (single-row milliseconds, batch microseconds of one
 #: core per row and model output): about 2.5 ms a row and 100,000 rows/s on two cores, with
 #: room for preprocessing and schema validation.
@@ -303,7 +300,7 @@ class _Search:
             seconds=seconds,
             latency_ms=0.0,
             us_per_row=0.0,
-            fold_models=[o[0] for o in outputs] if candidate.family in _KEEP_FOLD_MODELS else None,
+            fold_models=[o[0] for o in outputs] if candidate.family in FOLD_FALLBACK else None,
         )
         # Prediction cost from the model's structure (trees, depth), not from a timing: the
         # machine may be busy, and the ensemble chosen must not depend on load.
@@ -361,10 +358,11 @@ class _Search:
         )
         if iterative:
             # A deadline cuts boosting and forests short, so a model that would need somewhat
-            # more than what is left still yields a useful (smaller) one.
+            # more than what is left still yields a useful (smaller) one; no single candidate
+            # may take more than about half of what is left.
             if estimate * 0.4 > remaining:
                 return None
-            return remaining if not self.results else max(remaining * 0.6, min(remaining, estimate))
+            return min(0.5 * remaining, max(2.0 * estimate, 0.25 * remaining))
         return remaining if estimate * 1.2 < remaining else None
 
     def skip(self, candidate: Candidate, reason: str) -> None:
@@ -533,6 +531,8 @@ def _search(
     n_rows = len(y)
     # Large data: four folds keep both cores busy (two rounds of two fits).
     n_splits = 5 if n_rows <= 10000 else 4
+    if deadline - time.monotonic() < 20:
+        n_splits = 3  # a short budget buys more configurations rather than tighter estimates
     folds = _folds(y, task, n_splits, seed)
     budget = Budget(deadline=deadline, n_workers=max(1, min(n_jobs, len(folds))))
 
@@ -601,6 +601,11 @@ def _search(
             costs=[(r.latency_ms, r.us_per_row) for r in ranked],
             budget=cost_budget,
             max_rounds=40 if n_rows < 20000 else 25,
+            # One standard error of the best model's fold scores (at least 0.2% of it).
+            tolerance=max(
+                float(np.std(ranked[0].fold_scores)) / math.sqrt(len(folds)),
+                0.002 * abs(ranked[0].score),
+            ),
         )
         members = [(ranked[i], w) for i, w in weights.items()]
         blended = sum(ranked[i].oof * w for i, w in weights.items())
@@ -615,7 +620,7 @@ def _search(
         )
 
         began = time.monotonic()
-        fitted = _refit(state, members, deadline, n_jobs)
+        fitted = _refit(state, members, deadline, n_jobs, cost_budget)
         timings["refit"] = time.monotonic() - began
     finally:
         state.pool.shutdown(wait=True)
@@ -708,9 +713,10 @@ def _tune(state: _Search, families, trials, max_trials, taken, seed, n_rows) -> 
     return trials
 
 
-def _refit(state: _Search, members, deadline: float, n_jobs: int) -> list[Member]:
+def _refit(state: _Search, members, deadline: float, n_jobs: int, cost_budget) -> list[Member]:
     """Refit each member on all rows in parallel; fall back to fold models if time is short."""
     X, y = state.X, state.y
+    spent = np.sum([[r.latency_ms, r.us_per_row] for r, _ in members], axis=0)
     growth = len(state.folds) / max(len(state.folds) - 1, 1)
 
     def refit_one(result: _Evaluated, weight: float, threads: int, force: bool = False):
@@ -719,7 +725,13 @@ def _refit(state: _Search, members, deadline: float, n_jobs: int) -> list[Member
         expected = result.fold_seconds * growth
         remaining = deadline - time.monotonic()
         if result.fold_models is not None and expected * 1.3 > remaining:
-            models = result.fold_models
+            # No time to refit: average the fold models if the ensemble can afford k times
+            # this member's prediction cost, else serve with one fold model.
+            extra = np.asarray([result.latency_ms, result.us_per_row]) * (
+                len(result.fold_models) - 1
+            )
+            affordable = np.all(spent + extra <= np.asarray(cost_budget))
+            models = result.fold_models if affordable else result.fold_models[:1]
         elif not force and (
             expected * 1.3 > remaining
             and not module.ITERATIVE

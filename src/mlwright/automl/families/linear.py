@@ -37,7 +37,7 @@ def fit(
     if task == "regression":
         model = Ridge(alpha=float(params.get("alpha", 1.0)))
     else:
-        model = LogisticRegression(C=float(params.get("C", 1.0)), max_iter=2000, tol=1e-4)
+        model = LogisticRegression(C=float(params.get("C", 1.0)), max_iter=300, tol=1e-3)
     model.fit(Z, y)
     return (encoder, model, n_classes), 1
 
