@@ -1,0 +1,125 @@
+"""Bad input at the command line: one paragraph naming the file/column and the fix, exit 2.
+
+The corpus in ``tests/data/bad_inputs`` (``cases.json`` lists each file, the target and text the
+message must hold) goes through ``mlwright check``; a few cases also through ``profile`` and
+``run``, plus inputs made here (missing paths, unreachable databases, a missing test file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlwright.errors import EXIT_USER_ERROR
+
+# Every case is a fresh interpreter; together they take a while.
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "data" / "bad_inputs"
+CASES = json.loads((CORPUS / "cases.json").read_text())
+CREDIT = REPO / "examples" / "credit-g" / "train.csv"
+
+
+def run_cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlwright", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        # A wide terminal: messages are checked as one line of text.
+        env={**os.environ, "COLUMNS": "400"},
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == EXIT_USER_ERROR, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error:"), result.stderr
+    message = " ".join(result.stderr.split())
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["file"] for case in CASES])
+def test_check_rejects_corpus_file(case, tmp_path):
+    result = run_cli("check", CORPUS / case["file"], "--target", case["target"], cwd=tmp_path)
+    assert_user_error(result, *case["match"])
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        ("profile", "binary_image.csv"),
+        ("profile", "ragged_rows.csv"),
+        ("profile", "target_misspelled.csv"),
+        ("run", "empty.csv"),
+        ("run", "target_single_value.csv"),
+        ("run", "duplicate_columns.csv"),
+    ],
+)
+def test_profile_and_run_reject_corpus_files(command, name, tmp_path):
+    case = next(case for case in CASES if case["file"] == name)
+    result = run_cli(command, CORPUS / name, "--target", case["target"], cwd=tmp_path)
+    assert_user_error(result, *case["match"])
+    assert not (tmp_path / "mlwright-output").exists() or command == "run"
+
+
+def test_nonexistent_path(tmp_path):
+    result = run_cli("check", tmp_path / "nope" / "train.csv", "--target", "y")
+    assert_user_error(result, "train.csv", "does not exist")
+
+
+def test_nonexistent_test_file():
+    result = run_cli("check", CREDIT, "--target", "class", "--test", "no_such_test.csv")
+    assert_user_error(result, "no_such_test.csv", "does not exist")
+
+
+def test_missing_target_suggests_the_closest_name():
+    result = run_cli("check", CREDIT, "--target", "clas")
+    assert_user_error(result, "'clas'", "Did you mean 'class'")
+
+
+def test_all_missing_target(tmp_path):
+    path = tmp_path / "unlabelled.csv"
+    path.write_text("x,y\n" + "".join(f"{i},\n" for i in range(20)))
+    assert_user_error(run_cli("check", path, "--target", "y"), "'y'", "missing")
+
+
+def test_one_row_dataset_for_profile_without_target(tmp_path):
+    path = tmp_path / "single.csv"
+    path.write_text("a,b\n1,x\n")
+    assert_user_error(run_cli("profile", path), "single.csv", "only 1 row")
+
+
+def test_unreachable_database_url():
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    url = "postgresql://analyst:secret@127.0.0.1:9/warehouse"
+    result = run_cli("check", url, "--query", "SELECT * FROM loans", "--target", "y")
+    message = assert_user_error(result, "127.0.0.1")
+    assert "secret" not in message  # passwords are masked
+
+
+def test_sqlite_url_to_a_missing_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'missing.db'}"
+    result = run_cli("check", url, "--query", "SELECT 1", "--target", "y")
+    assert_user_error(result, "missing.db")
+
+
+def test_query_against_a_missing_table(tmp_path):
+    import sqlite3
+
+    database = tmp_path / "shop.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER, total REAL)")
+    result = run_cli(
+        "check", f"sqlite:///{database}", "--query", "SELECT * FROM customers", "--target", "y"
+    )
+    assert_user_error(result, "customers")
