@@ -148,6 +148,24 @@ def test_late_non_numeric_value_makes_the_column_text(tmp_path):
     assert frame["value"].iloc[-1] == 1.5
 
 
+def test_types_sampled_on_large_files_are_widened_when_a_later_value_does_not_fit(
+    tmp_path, monkeypatch
+):
+    import mlwright.data._read as read_module
+
+    monkeypatch.setattr(read_module, "_FULL_SNIFF_BYTES", 0)  # as for a file of gigabytes
+    path = tmp_path / "late.csv"
+    lines = ["code,value,label"] + [f"{index},{index},{index % 3}" for index in range(30000)]
+    lines.append("A12,1.5,x")
+    path.write_text("\n".join(lines) + "\n")
+    frame = read(path)
+    assert pd.api.types.is_string_dtype(frame["code"].dtype)
+    assert frame["value"].dtype == np.float64
+    assert frame["value"].iloc[-1] == 1.5
+    assert frame["label"].iloc[-1] == "x"
+    assert frame["label"].iloc[4] == "1"
+
+
 def test_gzip_csv(tmp_path):
     import gzip
 

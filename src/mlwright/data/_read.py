@@ -456,21 +456,38 @@ def _load_csv(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -
     dialect = _sniff_csv(path)
     connection, workdir = new_connection(path.stat().st_size)
     try:
-        types: dict[str, str] = {}
-        sample = "-1" if path.stat().st_size <= _FULL_SNIFF_BYTES else "20480"
+        sampled = path.stat().st_size > _FULL_SNIFF_BYTES
         markers = ", ".join(_sql_string(marker) for marker in MISSING_MARKERS)
-        for _attempt in range(200):
+
+        def scan(types: dict[str, str]) -> str:
             type_option = ""
             if types:
                 mapping = ", ".join(f"{_sql_string(k)}: '{v}'" for k, v in types.items())
                 type_option = f", types = {{{mapping}}}"
-            scan = (
+            return (
                 f"read_csv({_sql_string(str(path))}, {dialect.options()}, nullstr = [{markers}],"
                 " auto_type_candidates = ['BIGINT', 'DOUBLE', 'VARCHAR'],"
-                f" sample_size = {sample}{type_option})"
+                f" sample_size = {20480 if sampled else -1}{type_option})"
             )
+
+        types: dict[str, str] = {}
+        integer_candidates: list[str] = []
+        if sampled:
+            # DuckDB's CSV reader rounds a decimal such as 1.5 that turns up after the sampled
+            # rows in a column sniffed as BIGINT. Such columns are read as DOUBLE and narrowed
+            # back to BIGINT afterwards when every value is a whole number.
             try:
-                _create_table(connection, scan, columns=columns, nrows=nrows, source=str(path))
+                sniffed = connection.execute(f"DESCRIBE SELECT * FROM {scan({})}").fetchall()
+            except duckdb.Error as err:
+                ragged = _find_ragged_line(path, dialect)
+                raise DataError(ragged or _csv_error_message(path, err)) from err
+            integer_candidates = [row[0] for row in sniffed if row[1] == "BIGINT"]
+            types = dict.fromkeys(integer_candidates, "DOUBLE")
+        for _attempt in range(200):
+            try:
+                _create_table(
+                    connection, scan(types), columns=columns, nrows=nrows, source=str(path)
+                )
                 break
             except duckdb.ConversionException as err:
                 widened = _widen_type(str(err), types)
@@ -479,12 +496,13 @@ def _load_csv(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -
             except duckdb.Error as err:
                 ragged = _find_ragged_line(path, dialect)
                 raise DataError(ragged or _csv_error_message(path, err)) from err
-        table = Table(
-            connection,
-            source=str(path),
-            workdir=workdir,
-            missing_markers=None,
-        )
+        else:
+            raise DataError(
+                f"{path} could not be read: the types of its columns kept changing beyond the "
+                "sampled rows. Convert it to Parquet, or give every column values of one type."
+            )
+        _narrow_whole_numbers(connection, [c for c in integer_candidates if types[c] == "DOUBLE"])
+        table = Table(connection, source=str(path), workdir=workdir, missing_markers=None)
     except BaseException:
         connection.close()
         _remove(workdir)
@@ -492,6 +510,29 @@ def _load_csv(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -
     _require_rows(table, path)
     table.missing_markers = _count_csv_markers(table, path, dialect, columns, nrows)
     return table
+
+
+def _narrow_whole_numbers(connection: duckdb.DuckDBPyConnection, candidates: list[str]) -> None:
+    """Turn DOUBLE columns holding only whole numbers (exactly representable) into BIGINT."""
+    present = {
+        row[0]: row[1]
+        for row in connection.execute(f"DESCRIBE {quote_identifier(TABLE_NAME)}").fetchall()
+    }
+    candidates = [column for column in candidates if present.get(column) == "DOUBLE"]
+    if not candidates:
+        return
+    checks = ", ".join(
+        f"count_if({quote_identifier(c)} <> floor({quote_identifier(c)}) OR "
+        f"abs({quote_identifier(c)}) >= 9007199254740992)"
+        for c in candidates
+    )
+    counts = fetch_one(connection, f"SELECT {checks} FROM {quote_identifier(TABLE_NAME)}")
+    for column, not_whole in zip(candidates, counts, strict=True):
+        if not_whole == 0:
+            connection.execute(
+                f"ALTER TABLE {quote_identifier(TABLE_NAME)} ALTER {quote_identifier(column)} "
+                "TYPE BIGINT"
+            )
 
 
 def _find_ragged_line(path: Path, dialect: _Dialect) -> str | None:
