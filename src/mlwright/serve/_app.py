@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -81,8 +82,27 @@ class ServerState:
         self.ready = True
         self.inflight = 0
         self.grpc_port: int | None = None
+        self.predict_handler: Callable[..., Any] | None = None
+        self.infer_handler: Callable[..., Any] | None = None
         for model in registry.models():
             metrics.model_info.labels(model.name, model.version).set(1)
+
+    def direct_route(self, scope: dict) -> tuple[Callable[..., Any], tuple] | None:
+        """The prediction handler and its path arguments for a POST, or None."""
+        path: str = scope["path"]
+        if path == "/predict":
+            return self.predict_handler, (None,)  # type: ignore[return-value]
+        parts = path.split("/")
+        # /models/{name}/predict
+        if len(parts) == 4 and parts[1] == "models" and parts[3] == "predict" and parts[2]:
+            return self.predict_handler, (parts[2],)  # type: ignore[return-value]
+        # /v2/models/{name}/infer and /v2/models/{name}/versions/{version}/infer
+        if len(parts) >= 5 and parts[1] == "v2" and parts[2] == "models" and parts[-1] == "infer":
+            if len(parts) == 5 and parts[3]:
+                return self.infer_handler, (parts[3], None)  # type: ignore[return-value]
+            if len(parts) == 7 and parts[4] == "versions" and parts[3] and parts[5]:
+                return self.infer_handler, (parts[3], parts[5])  # type: ignore[return-value]
+        return None
 
     def batcher(self, name: str) -> Batcher | None:
         if self.settings.max_batch_size <= 1:
@@ -228,7 +248,15 @@ class _GuardMiddleware:
 
         state.inflight += 1
         try:
-            await self.app(scope, wrapped_receive, send_wrapper)
+            direct = state.direct_route(scope) if scope["method"] == "POST" else None
+            if direct is not None:
+                # The prediction endpoints are dispatched here, skipping the router's matching
+                # and dependency solving; their FastAPI routes still document them.
+                handler, arguments = direct
+                response = await handler(Request(scope, wrapped_receive), *arguments)
+                await response(scope, wrapped_receive, send_wrapper)
+            else:
+                await self.app(scope, wrapped_receive, send_wrapper)
         except _BodyTooLarge:
             await _send_413(send, limit)
             status_holder[0] = 413
@@ -445,10 +473,6 @@ def create_app(
     from mlwright.serve._monitoring_routes import build_monitoring_router
 
     app.include_router(build_monitoring_router(state))
-    # Monitoring: POST /feedback, GET /dashboard (owned by the monitoring stage).
-    from mlwright.serve._monitoring_routes import build_monitoring_router
-
-    app.include_router(build_monitoring_router(state))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError) -> Response:
@@ -521,7 +545,7 @@ def create_app(
             columns, n_rows = check_records(model, records)
         except RequestValidationError as err:
             return _error_response(state, model.name, err)
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id") or new_request_id()
         used, labels, probabilities = await state.predict(model, columns, n_rows)
         rows = state.record(used, request_id, records, labels, probabilities, started)
         content: dict[str, Any] = {"predictions": _plain_labels(labels)}
@@ -529,6 +553,8 @@ def create_app(
             content["probabilities"] = rows
         content.update(model=used.name, version=used.version, request_id=request_id)
         return _json_response(content, headers={"x-request-id": request_id})
+
+    state.predict_handler = _predict
 
     @app.post(
         "/predict",
@@ -669,7 +695,7 @@ def create_app(
             requested = [output.name for output in parsed.outputs or []] or None
         except RequestValidationError as err:
             return _error_response(state, model.name, err)
-        request_id = parsed.id or request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = parsed.id or request.headers.get("x-request-id") or new_request_id()
         used, labels, probabilities = await state.predict(model, columns, n_rows)
         try:
             outputs = encode_outputs(used, labels, probabilities, requested)
@@ -685,6 +711,8 @@ def create_app(
                 "outputs": outputs,
             }
         )
+
+    state.infer_handler = _infer
 
     infer_doc = {
         "requestBody": {
@@ -836,6 +864,15 @@ def create_app(
 
     app.openapi = custom_openapi  # type: ignore[method-assign]
     return app
+
+
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A unique request id: a random per-process prefix and a counter (no syscall per call)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def _plain_labels(labels: list[Any]) -> list[Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +16,7 @@ import grpc
 import numpy as np
 
 from mlwright import __version__
+from mlwright.serve._app import new_request_id
 from mlwright.serve._oip import (
     RAW_DTYPES,
     decode_inputs,
@@ -138,7 +138,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             self._count("infer", grpc.StatusCode.INVALID_ARGUMENT, started)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, summary(err.problems))
             raise  # abort raises; this keeps type checkers informed
-        request_id = request.id or uuid.uuid4().hex
+        request_id = request.id or new_request_id()
         self.state.record(model, request_id, columns, labels, probabilities, started)
         response = pb.ModelInferResponse(
             model_name=model.name, model_version=model.version, id=request_id

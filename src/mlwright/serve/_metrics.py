@@ -125,6 +125,7 @@ class ServeMetrics:
         self._request_children: dict[tuple[str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
         self._class_children: dict[tuple[str, str], Any] = {}
+        self._row_children: dict[tuple[str, str], Any] = {}
 
     def observe_request(self, endpoint: str, status: int | str, seconds: float) -> None:
         """Count one finished request (children cached: this is on the hot path)."""
@@ -140,7 +141,11 @@ class ServeMetrics:
 
     def observe_predictions(self, model: str, version: str, labels: list[Any], task: str) -> None:
         """Count rows and the predicted class (or value) distribution."""
-        self.rows.labels(model, version).inc(len(labels))
+        key = (model, version)
+        rows = self._row_children.get(key)
+        if rows is None:
+            rows = self._row_children[key] = self.rows.labels(model, version)
+        rows.inc(len(labels))
         if task == "regression":
             histogram = self.prediction_values.labels(model)
             for value in labels:
