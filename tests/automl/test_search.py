@@ -177,3 +177,26 @@ def test_datetime_and_text_columns(credit_g, make_schema):
     assert np.isfinite(proba).all()
     single = result.predictor.predict_proba(test.iloc[[4]])
     assert np.allclose(single, proba[[4]])
+
+
+def test_a_model_even_when_the_deadline_has_passed(credit_g, make_schema):
+    train, test = credit_g
+    result = search(train, make_schema(train, "class"), deadline=time.monotonic() - 1.0)
+    assert len(result.ensemble) >= 1
+    assert result.predictor.predict_proba(test).shape == (len(test), 2)
+
+
+@pytest.mark.bench_suite
+def test_spambase_column_names_with_special_characters(bench_dataset, make_schema):
+    entry = bench_dataset("spambase")
+    train = pd.read_csv(entry["train"])
+    assert any(set(name) & set('[]{}":,;') for name in train.columns)
+    result = search(
+        train, make_schema(train, entry["target"]), max_trials=2, models="lightgbm,xgboost"
+    )
+    test = pd.read_csv(entry["test"])
+    proba = result.predictor.predict_proba(test.drop(columns=[entry["target"]]))
+    auc = get_metric("roc_auc", "binary").score(
+        test[entry["target"]], proba, result.predictor.classes_
+    )
+    assert auc > 0.95
