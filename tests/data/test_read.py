@@ -351,3 +351,15 @@ def test_excel_duplicate_headers_are_reported(tmp_path):
     assert frame["city"].isna().sum() == 1
     assert frame.attrs["missing_markers"] == {"city": {"NA": 1}}
     assert frame["age2"].tolist() == [40, 30]
+
+
+def test_reading_an_open_table_leaves_it_open(frame):
+    from mlwright.data import load_for_target
+
+    with open_table(frame) as table:
+        assert read(table, columns=["age"], nrows=2)["age"].tolist() == [41, 35]
+        data, schema = load_for_target(table, "city")
+        assert len(data) == 4
+        assert schema.task == "binary"
+        assert table.n_rows == 4
+        assert table.to_pandas()["age"].tolist() == [41, 35, 29, 52]

@@ -94,8 +94,8 @@ def read(
     source
         A file path (CSV/TSV/TXT, optionally gzip-compressed; Parquet; JSON Lines; Excel;
         ARFF), a DuckDB or SQLite database file (with ``query``), an SQLAlchemy URL such as
-        ``sqlite:///shop.db`` or ``postgresql://user:pw@host/db`` (with ``query``), or a
-        DataFrame (returned as is).
+        ``sqlite:///shop.db`` or ``postgresql://user:pw@host/db`` (with ``query``), a
+        DataFrame (returned as is), or an open Table (converted; it stays open).
     query
         SQL to run against a database source.
     columns
@@ -123,6 +123,12 @@ def read(
     """
     if isinstance(source, pd.DataFrame):
         return source
+    if isinstance(source, Table):  # the caller owns it: convert without closing it
+        frame = source.to_pandas(
+            columns=list(columns) if columns is not None else None, limit=nrows
+        )
+        frame.attrs["missing_markers"] = dict(frame.attrs.get("missing_markers", {}))
+        return frame
     with open_table(source, query=query, columns=columns, nrows=nrows) as table:
         frame = table.to_pandas()
         frame.attrs["missing_markers"] = table.missing_markers

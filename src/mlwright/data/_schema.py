@@ -475,10 +475,12 @@ def load_for_target(
     -------
     (DataFrame, Schema)
     """
+    if isinstance(source, Table):  # the caller owns it: do not close it
+        schema = Schema.infer(source, target=target, task=task)
+        return source.to_pandas(), schema
     with open_table(source, query=query) as table:
         schema = Schema.infer(table, target=target, task=task)
         frame = table.to_pandas()
-        frame.attrs["missing_markers"] = table.missing_markers
     return frame, schema
 
 
