@@ -153,3 +153,28 @@ def test_duplicate_names_in_a_frame():
     frame = pd.DataFrame([[1, 2]], columns=["a", "A"])
     with pytest.raises(DataError, match="duplicate column names: 'a' and 'A'"):
         open_table(frame)
+
+
+def test_refused_connection_names_the_masked_url_and_the_fix(monkeypatch):
+    import sqlalchemy
+    from sqlalchemy.exc import OperationalError
+
+    class RefusingEngine:
+        def connect(self):
+            raise OperationalError(
+                "connect", {}, ConnectionRefusedError("connection refused (port 5432)")
+            )
+
+        def dispose(self):
+            pass
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", lambda url: RefusingEngine())
+    with pytest.raises(DataError) as caught:
+        read("postgresql://analyst:hunter2@db.internal:5432/sales", query="SELECT 1")
+    message = str(caught.value)
+    assert "hunter2" not in message
+    assert "Cannot connect to the database postgresql://analyst:***@db.internal:5432/sales" in (
+        message
+    )
+    assert "connection refused" in message
+    assert "Check the host, port, database name, user and password" in message
