@@ -75,11 +75,11 @@ print(json.dumps({"rows_per_s": len(test) / batch,
 """
 
 
-def _peak_rss(command: list[str], timeout: float) -> dict:
+def _peak_rss(command: list[str], timeout: float, cwd: Path | None = None) -> dict:
     """Run a command: wall seconds, its own peak RSS in MB (via os.wait4), output, status."""
     began = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err)
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd)
         deadline = began + timeout
         status = None
         rusage = None
@@ -147,7 +147,8 @@ def run_mlwright(entry: dict, budget: float, work: Path) -> dict:
         str(model_dir),
         "--quiet",
     ]
-    result = _peak_rss(command, timeout=budget * 3 + 120)
+    # In the scratch folder: the MLflow run every training records lands there.
+    result = _peak_rss(command, timeout=budget * 3 + 120, cwd=work)
     record = {
         "wall": result["wall"],
         "peak_rss_mb": result["peak_rss_mb"],
@@ -349,8 +350,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlwright-bench-") as tmp:
         work = Path(tmp)
         for entry in entries:
-            entry["train"] = args.suite / entry["name"] / "train.csv"
-            entry["test"] = args.suite / entry["name"] / "test.csv"
+            entry["train"] = args.suite.resolve() / entry["name"] / "train.csv"
+            entry["test"] = args.suite.resolve() / entry["name"] / "test.csv"
             record = {
                 "name": entry["name"],
                 "metric": entry["metric"],
