@@ -33,7 +33,7 @@ ARTIFACTS_FOLDER = "artifacts"
 # these unless the user set them.
 _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
     # Download progress bars would interleave with mlwright's own output.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
