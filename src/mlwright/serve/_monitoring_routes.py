@@ -67,10 +67,17 @@ def _sqlite_path(uri: str) -> str | None:
 
 def _series(path: str, model: str, since: float, until: float) -> dict[str, Any]:
     """Traffic, latency and prediction distribution per time bucket, in one grouped scan."""
-    span = max(until - since, 1.0)
-    bucket = max(1.0, math.ceil(span / MAX_POINTS))
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
+        # Buckets span the logged period, not the whole requested one (a young log still
+        # gets a curve); MIN on the (model, timestamp) index costs nothing.
+        first = connection.execute(
+            "SELECT MIN(timestamp) FROM predictions WHERE model = ? AND timestamp >= ?",
+            (model, since),
+        ).fetchone()[0]
+        since = float(first) if first is not None else since
+        span = max(until - since, 1.0)
+        bucket = max(0.001, span / MAX_POINTS)
         rows = connection.execute(
             "SELECT CAST((timestamp - ?) / ? AS INTEGER) AS b, prediction, COUNT(*), "
             "SUM(latency_ms), MAX(latency_ms) FROM predictions "
