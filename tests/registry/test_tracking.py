@@ -109,3 +109,27 @@ def test_git_commit_is_tagged_inside_a_repository(store, tmp_path, monkeypatch):
     monkeypatch.chdir(Path(tmp_path))
     run = start_training_run(data=str(CREDIT_TRAIN), settings={"target": "x"}, store=store)
     assert "mlflow.source.git.commit" not in store.client.get_run(run.run_id).data.tags
+
+
+def test_an_evaluation_is_recorded_on_the_models_run(store, artifact):
+    from mlwright.evaluate import evaluate
+    from mlwright.registry import log_evaluation, promote, register_version
+
+    from .conftest import CREDIT_TEST
+
+    run = logged_run(artifact, store=store)
+    register_version("credit", run_id=run.run_id, store=store)
+    promote("credit", 1, store=store)
+    model = load("models:/credit@champion")
+    evaluation = evaluate(model, str(CREDIT_TEST), n_resamples=50)
+    assert log_evaluation("models:/credit@champion", evaluation, str(CREDIT_TEST)) == run.run_id
+    assert log_evaluation(str(artifact), evaluation, str(CREDIT_TEST)) is None
+    recorded = store.client.get_run(run.run_id)
+    assert recorded.data.metrics["test_roc_auc"] == pytest.approx(
+        evaluation.metrics["roc_auc"].value
+    )
+    assert recorded.data.metrics["test_rows"] == 250
+    assert recorded.data.tags["mlwright.evaluated_on"] == str(CREDIT_TEST)
+    files = [item.path for item in store.client.list_artifacts(run.run_id, "evaluations")]
+    assert len(files) == 1
+    assert files[0].endswith("-test.csv.json")

@@ -45,7 +45,7 @@ from mlwright.registry._store import (
     open_store,
     resolve_tracking_uri,
 )
-from mlwright.registry._tracking import TrainingRun, start_training_run
+from mlwright.registry._tracking import TrainingRun, log_evaluation, start_training_run
 
 __all__ = [
     "CHALLENGER",
@@ -64,6 +64,7 @@ __all__ = [
     "get_model",
     "get_version",
     "list_models",
+    "log_evaluation",
     "open_store",
     "promote",
     "register_version",

@@ -541,3 +541,89 @@ def _git_tags() -> dict[str, str]:
         if status.returncode == 0:
             tags["mlwright.git.dirty"] = "true" if status.stdout.strip() else "false"
     return tags
+
+
+# -- evaluations of registered models ---------------------------------------------------------
+def log_evaluation(
+    reference: str,
+    evaluation: Any,
+    data: Any,
+    *,
+    tracking_uri: str | None = None,
+) -> str | None:
+    """Record an evaluation on the training run of a registry model.
+
+    ``mlwright evaluate models:/NAME@champion test.csv`` calls this, so that the run of the
+    evaluated model holds its test scores next to its validation scores.
+
+    Parameters
+    ----------
+    reference
+        ``runs:/<id>/...`` or ``models:/NAME/VERSION`` / ``models:/NAME@alias``; local paths
+        have no run and are ignored.
+    evaluation
+        A :class:`mlwright.evaluate.Evaluation` (``flat_metrics()`` and ``to_dict()``).
+    data
+        The evaluation data (a path, or a DataFrame), recorded as a tag and in the JSON.
+    tracking_uri
+        The store (see :func:`mlwright.registry.resolve_tracking_uri`).
+
+    Returns
+    -------
+    str or None
+        The run id the evaluation was logged to, or None for a reference without a run.
+
+    Notes
+    -----
+    Metrics are logged as ``test_<metric>`` (with ``_lower`` / ``_upper`` bootstrap bounds),
+    one step per evaluation; the whole result goes to ``evaluations/<time>-<data>.json``.
+    """
+    text = str(reference)
+    if not text.startswith(("runs:/", "models:/")):
+        return None
+    store = open_store(tracking_uri)
+    if text.startswith("runs:/"):
+        run_id = text.removeprefix("runs:/").split("/", 1)[0]
+    else:
+        from mlwright.registry._references import _MODELS_ALIAS, _MODELS_VERSION
+        from mlwright.registry._registry import _model_version
+
+        match = _MODELS_VERSION.match(text) or _MODELS_ALIAS.match(text)
+        if match is None:
+            return None
+        wanted = match.groupdict().get("version") or match.groupdict().get("alias")
+        with quiet_mlflow():
+            run_id = _model_version(store, match["name"], wanted).run_id
+    if not run_id:
+        return None
+    from mlflow.entities import Metric, RunTag
+
+    client = store.client
+    source = _describe(data)
+    now = int(time.time() * 1000)
+    with quiet_mlflow():
+        step = len(client.get_metric_history(run_id, "test_rows"))
+        flat = dict(evaluation.flat_metrics())
+        flat["rows"] = float(getattr(evaluation, "n_rows", 0) or 0)
+        metrics = [
+            Metric(_param_key(f"test_{name}"), float(value), now, step)
+            for name, value in flat.items()
+        ]
+        client.log_batch(
+            run_id, metrics=metrics, tags=[RunTag("mlwright.evaluated_on", _truncate(source))]
+        )
+        document = dict(evaluation.to_dict())
+        document["data"] = source
+        document["step"] = step
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        name = _folder_safe(Path(source).name if not source.startswith("in-memory") else "frame")
+        client.log_dict(
+            run_id,
+            json.loads(json.dumps(_plain(document), default=str)),
+            f"evaluations/{stamp}-{name}.json",
+        )
+    return run_id
+
+
+def _folder_safe(name: str) -> str:
+    return "".join(char if char.isalnum() or char in "-_." else "_" for char in name) or "data"
