@@ -448,7 +448,7 @@ def create_app(
             state.ready = False
             if grpc_server is not None:
                 # In-flight RPCs get the grace period to finish.
-                grpc_server.stop(grace=10).wait(15)
+                grpc_server.stop(grace=10)
             state.close()
 
     def _swapped(old: ServedModel | None, new: ServedModel) -> None:

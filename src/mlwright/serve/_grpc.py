@@ -1,15 +1,18 @@
 """The Open Inference Protocol over gRPC: ``inference.GRPCInferenceService``.
 
 It shares the loaded models, validation, prediction log and metrics with the REST app (one
-:class:`~mlwright.serve._app.ServerState`). gRPC runs in its own thread pool beside the
-asyncio event loop; model calls from both are safe because a served model is read-only.
+:class:`~mlwright.serve._app.ServerState`). gRPC runs as a ``grpc.aio`` server on an asyncio
+loop of its own thread, beside uvicorn's loop: small requests are predicted inline on that
+loop (no thread hand-off per call), large ones in the shared worker threads. Model calls from
+both loops are safe because a served model is read-only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -28,7 +31,10 @@ from mlwright.serve._proto import grpc_predict_v2_pb2 as pb
 from mlwright.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from mlwright.serve._validate import RequestValidationError, problem, summary
 
-__all__ = ["InferenceServicer", "start_grpc_server"]
+__all__ = ["GrpcServer", "InferenceServicer", "start_grpc_server"]
+
+#: Requests up to this many rows are predicted inline on the gRPC event loop.
+INLINE_ROWS = 64
 
 _CONTENTS_FIELD = {
     "BOOL": "bool_contents",
@@ -57,18 +63,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             f"grpc_{method}", code.name, time.perf_counter() - started
         )
 
-    def ServerLive(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC names)
+    async def ServerLive(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC names)
         return pb.ServerLiveResponse(live=True)
 
-    def ServerReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ServerReady(self, request: Any, context: Any) -> Any:  # noqa: N802
         return pb.ServerReadyResponse(ready=self.state.ready and len(self.state.registry) > 0)
 
-    def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
-        if not self._authorized(context):
+    async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+        if not await self._authorized(context):
             return pb.ServerMetadataResponse()
         return pb.ServerMetadataResponse(name="mlwright", version=__version__, extensions=[])
 
-    def _authorized(self, context: Any) -> bool:
+    async def _authorized(self, context: Any) -> bool:
         token = self.state.settings.token
         if not token:
             return True
@@ -77,36 +83,36 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         metadata = dict(context.invocation_metadata() or ())
         if token_matches(token, metadata.get("authorization")):
             return True
-        context.abort(
+        await context.abort(
             grpc.StatusCode.UNAUTHENTICATED,
             "Missing or wrong bearer token: send metadata 'authorization: Bearer <token>' (the "
             "--token or MLWRIGHT_TOKEN the server was started with).",
         )
         return False
 
-    def _model(self, name: str, version: str, context: Any) -> Any:
+    async def _model(self, name: str, version: str, context: Any) -> Any:
         model = self.state.registry.get(name, version or None)
         if model is None:
             loaded = ", ".join(
                 f"'{m.name}' (version {m.version})" for m in self.state.registry.models()
             )
-            context.abort(
+            await context.abort(
                 grpc.StatusCode.NOT_FOUND,
                 f"No model '{name}'{' version ' + repr(version) if version else ''} is loaded. "
                 f"Loaded models: {loaded}.",
             )
         return model
 
-    def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
-        if not self._authorized(context):
+    async def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+        if not await self._authorized(context):
             return pb.ModelReadyResponse()
         model = self.state.registry.get(request.name, request.version or None)
         return pb.ModelReadyResponse(ready=model is not None and self.state.ready)
 
-    def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
-        if not self._authorized(context):
+    async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+        if not await self._authorized(context):
             return pb.ModelMetadataResponse()
-        model = self._model(request.name, request.version, context)
+        model = await self._model(request.name, request.version, context)
         document = model_metadata(model)
         response = pb.ModelMetadataResponse(
             name=document["name"], versions=document["versions"], platform=document["platform"]
@@ -121,22 +127,28 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             )
         return response
 
-    def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
         started = time.perf_counter()
-        if not self._authorized(context):
+        if not await self._authorized(context):
             return pb.ModelInferResponse()
-        model = self._model(request.model_name, request.model_version, context)
+        model = await self._model(request.model_name, request.model_version, context)
         try:
             inputs = _inputs(request)
             columns, n_rows = decode_inputs(model, inputs)
-            labels, probabilities = model.predict_columns(columns, n_rows)
+            if n_rows <= INLINE_ROWS:
+                labels, probabilities = model.predict_columns(columns, n_rows)
+            else:
+                loop = asyncio.get_running_loop()
+                labels, probabilities = await loop.run_in_executor(
+                    self.state.executor, model.predict_columns, columns, n_rows
+                )
             requested = [output.name for output in request.outputs] or None
             outputs = encode_outputs(model, labels, probabilities, requested)
         except RequestValidationError as err:
             for item in err.problems:
                 self.state.metrics.validation_failures.labels(model.name, item["kind"]).inc()
             self._count("infer", grpc.StatusCode.INVALID_ARGUMENT, started)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, summary(err.problems))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summary(err.problems))
             raise  # abort raises; this keeps type checkers informed
         request_id = request.id or new_request_id()
         self.state.record(model, request_id, columns, labels, probabilities, started)
@@ -201,43 +213,86 @@ def _inputs(request: Any) -> list[tuple[str, str, list[int], list[Any]]]:
     return inputs
 
 
-def start_grpc_server(state: Any, host: str, port: int, *, max_workers: int = 4) -> tuple[Any, int]:
-    """Start the gRPC server in background threads.
+class GrpcServer:
+    """A ``grpc.aio`` server running on its own thread and event loop."""
 
-    Returns
-    -------
-    tuple
-        ``(server, bound port)``; ``server.stop(grace)`` ends it.
+    def __init__(self, state: Any, host: str, port: int) -> None:
+        self.state = state
+        self.address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        self.port = 0
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._grace = 10.0
+        self._thread = threading.Thread(target=self._run, name="mlwright-grpc", daemon=True)
+
+    def start(self) -> int:
+        """Start serving; returns the bound port.
+
+        Raises
+        ------
+        ConfigError
+            The port cannot be bound.
+        """
+        from mlwright.errors import ConfigError
+
+        self._thread.start()
+        self._ready.wait(60)
+        if self._error is not None or not self.port:
+            raise ConfigError(
+                f"Cannot listen for gRPC on {self.address} ({self._error or 'port in use'}). "
+                "Choose another --grpc-port, or --grpc-port 0 to turn gRPC off."
+            )
+        return self.port
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as err:  # reported to start()
+            self._error = err
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        limit = self.state.settings.max_body_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", max(limit, 64 * 1024 * 1024)),
+                ("grpc.so_reuseport", 1),
+            ]
+        )
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.state), server)
+        self.port = server.add_insecure_port(self.address)
+        self._stop_event = asyncio.Event()
+        if not self.port:
+            self._ready.set()
+            return
+        await server.start()
+        self._ready.set()
+        await self._stop_event.wait()
+        # RPCs in flight get the grace period to finish.
+        await server.stop(self._grace)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting RPCs, let those in flight finish (up to ``grace`` s), and return."""
+        self._grace = grace
+        if self._loop is not None and self._stop_event is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+            self._thread.join(grace + 10)
+
+
+def start_grpc_server(state: Any, host: str, port: int) -> tuple[GrpcServer, int]:
+    """Start the gRPC server; returns ``(server, bound port)`` (``server.stop(grace)`` ends it).
 
     Raises
     ------
     ConfigError
         The port cannot be bound.
     """
-    from mlwright.errors import ConfigError
-
-    limit = state.settings.max_body_bytes
-    server = grpc.server(
-        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="mlwright-grpc"),
-        options=[
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", max(limit, 64 * 1024 * 1024)),
-            ("grpc.so_reuseport", 1),
-        ],
-    )
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(state), server)
-    address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as err:
-        raise ConfigError(
-            f"Cannot listen for gRPC on {address} ({err}). Choose another --grpc-port, or "
-            "--grpc-port 0 to turn gRPC off."
-        ) from err
-    if bound == 0:
-        raise ConfigError(
-            f"Cannot listen for gRPC on {address}: the port is in use. Choose another "
-            "--grpc-port, or --grpc-port 0 to turn gRPC off."
-        )
-    server.start()
-    return server, bound
+    server = GrpcServer(state, host, port)
+    return server, server.start()

@@ -78,40 +78,43 @@ def _dumps(value: Any) -> str:
     return fast_json.dumps(value).decode()
 
 
+def _dumps_plain(value: Any) -> str:
+    """JSON of request values; values JSON cannot hold (numpy scalars, ...) are converted."""
+    try:
+        return _dumps(value)
+    except TypeError:
+        if isinstance(value, dict):
+            return _dumps({str(key): _plain(item) for key, item in value.items()})
+        return _dumps(_plain(value))
+
+
 def _rows(record: LogRecord) -> list[tuple[Any, ...]]:
     request_id, stamp, model, version, arm, features, predictions, probabilities, latency = record
     if isinstance(features, dict):
         names = list(features)
         columns = [features[name] for name in names]
         feature_rows = [
-            {name: column[index] for name, column in zip(names, columns, strict=True)}
-            for index in range(len(predictions))
+            dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)
         ]
     else:
-        feature_rows = list(features)
-    rows = []
-    for index, prediction in enumerate(predictions):
-        row_features = {key: _plain(value) for key, value in feature_rows[index].items()}
-        probability = None
-        if probabilities is not None:
-            probability = _dumps(
-                {str(key): _plain(value) for key, value in probabilities[index].items()}
-            )
-        rows.append(
-            (
-                request_id,
-                index,
-                stamp,
-                model,
-                version,
-                arm,
-                _dumps(row_features),
-                _dumps(_plain(prediction)),
-                probability,
-                latency,
-            )
+        feature_rows = features
+    # Request values are already plain JSON values (they came from JSON or from tensors via
+    # tolist()), so they are serialised as they are; NaN becomes null.
+    return [
+        (
+            request_id,
+            index,
+            stamp,
+            model,
+            version,
+            arm,
+            _dumps_plain(feature_rows[index]),
+            _dumps_plain(prediction),
+            None if probabilities is None else _dumps_plain(probabilities[index]),
+            latency,
         )
-    return rows
+        for index, prediction in enumerate(predictions)
+    ]
 
 
 class LogStore(abc.ABC):
@@ -274,6 +277,10 @@ class PredictionLog:
         Requests that may wait for the writer; beyond that they are dropped and counted.
     batch_size
         Requests written per transaction at most.
+    interval
+        Seconds the writer lets records gather after the first one arrives: one transaction
+        per interval instead of one per request keeps the writer's share of the interpreter
+        (and so its effect on request latency) small.
     on_drop
         Called with the number of rows dropped (the server counts them in ``/metrics``).
     """
@@ -283,11 +290,13 @@ class PredictionLog:
         store: LogStore,
         *,
         max_queue: int = 100_000,
-        batch_size: int = 512,
+        batch_size: int = 2048,
+        interval: float = 0.05,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.batch_size = batch_size
+        self.interval = interval
         self.dropped = 0
         self.written = 0
         self.failed = 0
@@ -359,6 +368,8 @@ class PredictionLog:
                 stop = True
             else:
                 batch.append(first)
+                if self.interval > 0 and not self._closed:
+                    time.sleep(self.interval)
             while len(batch) < self.batch_size:
                 try:
                     item = self._queue.get_nowait()

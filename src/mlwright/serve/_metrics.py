@@ -21,8 +21,12 @@ __all__ = ["CONTENT_TYPE_LATEST", "ServeMetrics"]
 
 # Sub-millisecond resolution: single-row predictions take about a millisecond.
 LATENCY_BUCKETS = (
+    0.00025,
     0.0005,
+    0.00075,
     0.001,
+    0.00125,
+    0.0015,
     0.002,
     0.003,
     0.005,

@@ -90,8 +90,9 @@ def _series(path: str, model: str, since: float, until: float) -> dict[str, Any]
         labelled = 0
         if has_feedback:
             labelled = connection.execute(
-                "SELECT COUNT(DISTINCT f.request_id) FROM feedback f JOIN predictions p "
-                'ON p.request_id = f.request_id AND p."row" = f."row" WHERE p.model = ?',
+                'SELECT COUNT(*) FROM (SELECT DISTINCT f.request_id, f."row" FROM feedback f '
+                'JOIN predictions p ON p.request_id = f.request_id AND p."row" = f."row" '
+                "WHERE p.model = ?)",
                 (model,),
             ).fetchone()[0]
     finally:
