@@ -140,15 +140,19 @@ def train_command(
 
     requested = {"target": target, "time_limit": time_limit, "metric": metric, "seed": seed}
     requested.update({"max_trials": max_trials, "models": models, "output": str(destination)})
-    opening = time.monotonic()
-    tracking = TrainingTracking(
-        data, settings=requested, tracking_uri=tracking_uri, register=register, track=track
-    )
-    reserve = tracking_reserve(time.monotonic() - opening, time_limit) if track else 0.0
-    with tracking:
-        try:
-            if display is not None:
-                display.start()
+    if display is not None:
+        # Shown from the start: opening a new MLflow store can take seconds.
+        display.phase = "opening the MLflow run" if track else "reading data"
+        display.start()
+    try:
+        opening = time.monotonic()
+        tracking = TrainingTracking(
+            data, settings=requested, tracking_uri=tracking_uri, register=register, track=track
+        )
+        reserve = tracking_reserve(time.monotonic() - opening, time_limit) if track else 0.0
+        if display is not None:
+            display.phase = "reading data"
+        with tracking:
             model = train(
                 data,
                 target=target,
@@ -164,10 +168,12 @@ def train_command(
                 # budget: keep time for it.
                 reserve_seconds=reserve,
             )
-        finally:
             if display is not None:
-                display.stop()
-        tracking.log_model(model, data)
+                display.phase = "logging to MLflow" if track else "saved"
+            tracking.log_model(model, data)
+    finally:
+        if display is not None:
+            display.stop()
     metrics = model.metrics
     if not quiet:
         console.print(leaderboard_table(metrics.get("leaderboard", []), metrics))
