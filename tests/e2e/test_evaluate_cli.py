@@ -226,3 +226,54 @@ def test_docs_examples_run(page, tmp_path):
                 assert output.getvalue().strip() == following[1].strip()
     for needle in _DOC_CHECKS[page]:
         assert any(needle in out for out in printed), needle
+
+
+def test_registry_models_get_their_evaluation_and_report_logged(in_tmp):
+    train = run_cli(
+        "train",
+        trained.CREDIT_TRAIN,
+        "--target",
+        "class",
+        "--models",
+        "lightgbm",
+        "--max-trials",
+        "2",
+        "--register",
+        "credit",
+        "--quiet",
+        "--output",
+        "m1",
+        cwd=in_tmp,
+    )
+    assert train.returncode == 0, train.stderr
+    result = run_cli(
+        "evaluate", "models:/credit/1", TEST, "--resamples", "100", "--json", cwd=in_tmp
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert any("Logged the evaluation to MLflow run" in note for note in document["notes"])
+    report = run_cli(
+        "report",
+        "models:/credit/1",
+        "--data",
+        TEST,
+        "--output",
+        "r/card.html",
+        "--resamples",
+        "100",
+        cwd=in_tmp,
+    )
+    assert report.returncode == 0, report.stderr
+    assert "Logged the report to MLflow run" in report.stdout
+
+    from mlwright.registry import get_version, open_store
+
+    store = open_store()
+    run_id = get_version("credit", 1, store=store).run_id
+    metrics = store.client.get_run(run_id).data.metrics
+    assert metrics["eval_test_roc_auc"] == pytest.approx(document["metrics"]["roc_auc"]["value"])
+    assert "eval_test_roc_auc_lower" in metrics
+    logged = {item.path for item in store.client.list_artifacts(run_id, "evaluations")}
+    assert logged == {"evaluations/test.json"}
+    report_files = {item.path for item in store.client.list_artifacts(run_id, "report")}
+    assert report_files == {"report/card.html", "report/card.md"}

@@ -154,7 +154,9 @@ def evaluate_command(
         difference_bound=difference_bound,
         ratio_bound=ratio_bound,
     )
-    _log_to_registry(model, evaluation, data)
+    run_id = _log_to_registry(model, evaluation, data)
+    if run_id is not None:
+        notes.append(f"Logged the evaluation to MLflow run {run_id}.")
     if as_json:
         document = evaluation.to_dict()
         document["notes"] = notes
@@ -167,15 +169,78 @@ def _columns_plain(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _log_to_registry(reference: str, evaluation: Any, data: str) -> None:
-    """Record the evaluation on the model's MLflow run when the model came from a registry."""
-    if not str(reference).startswith(("models:/", "runs:/")):
-        return
-    try:
-        from mlwright.registry import log_evaluation
-    except ImportError:
-        return
-    log_evaluation(reference, evaluation, data)
+def _registry_run(reference: str) -> tuple[Any, str] | None:
+    """The MLflow store and training run behind a ``runs:/`` or ``models:/`` reference."""
+    import re
+
+    text = str(reference).strip()
+    if not text.startswith(("models:/", "runs:/")):
+        return None
+    from mlwright.registry import get_version, open_store
+
+    store = open_store()
+    runs = re.match(r"^runs:/(?P<run>[^/]+)", text)
+    if runs:
+        return store, runs["run"]
+    found = re.match(
+        r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))/?$", text
+    )
+    if found is None:
+        return None
+    version = get_version(found["name"], found["version"] or found["alias"], store=store)
+    return store, version.run_id
+
+
+def _dataset_key(data: str) -> str:
+    stem = Path(str(data)).stem or "data"
+    return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem)
+
+
+def _log_to_registry(reference: str, evaluation: Any, data: str) -> str | None:
+    """Record an evaluation on the model's MLflow training run (registry models only).
+
+    Metrics are logged as ``eval_<dataset>_<metric>`` (with ``_lower``/``_upper`` bounds) and
+    the whole evaluation as ``evaluations/<dataset>.json``. Returns the run id, or ``None``
+    for a model given as a local directory.
+    """
+    found = _registry_run(reference)
+    if found is None:
+        return None
+    import tempfile
+    import time as clock
+
+    from mlflow.entities import Metric
+
+    from mlwright.registry._store import quiet_mlflow, translate_errors
+
+    store, run_id = found
+    key = _dataset_key(data)
+    stamp = int(clock.time() * 1000)
+    metrics = [
+        Metric(f"eval_{key}_{name}", value, stamp, 0)
+        for name, value in evaluation.flat_metrics().items()
+    ]
+    with quiet_mlflow(), translate_errors(store.uri, f"log the evaluation to run {run_id}"):
+        store.client.log_batch(run_id, metrics=metrics)
+        with tempfile.TemporaryDirectory() as folder:
+            document = Path(folder) / f"{key}.json"
+            document.write_text(json.dumps(evaluation.to_dict(), indent=2, default=str))
+            store.client.log_artifact(run_id, str(document), artifact_path="evaluations")
+    return run_id
+
+
+def _log_report_to_registry(reference: str, paths: dict[str, Path]) -> str | None:
+    """Attach the report files to the model's MLflow training run (registry models only)."""
+    found = _registry_run(reference)
+    if found is None:
+        return None
+    from mlwright.registry._store import quiet_mlflow, translate_errors
+
+    store, run_id = found
+    with quiet_mlflow(), translate_errors(store.uri, f"log the report to run {run_id}"):
+        for path in paths.values():
+            store.client.log_artifact(run_id, str(path), artifact_path="report")
+    return run_id
 
 
 def _print_evaluation(evaluation: Any, notes: list[str]) -> None:
@@ -462,6 +527,10 @@ def report_command(
         seed=seed,
         reference=model,
     )
-    _console().print(
+    console = _console()
+    console.print(
         f"Wrote {paths['html']} and {paths['markdown']} in {time.perf_counter() - started:.1f} s"
     )
+    run_id = _log_report_to_registry(model, paths)
+    if run_id is not None:
+        console.print(f"Logged the report to MLflow run {run_id}.")
