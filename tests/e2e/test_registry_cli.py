@@ -332,3 +332,36 @@ def test_against_a_real_mlflow_server(tmp_path):
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.mark.slow
+def test_the_run_stage_trains_registers_and_crowns_the_first_version(
+    tmp_path, monkeypatch, request
+):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from mlwright.cli._registry_commands import registered_name, run_stage_train_and_register
+    from mlwright.config import get_settings
+    from mlwright.registry import get_model
+
+    monkeypatch.setenv("MLWRIGHT_HOME", str(tmp_path / ".mlwright"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)  # later tests read their own settings
+    console = Console(record=True, width=200)
+    state = SimpleNamespace(
+        data=str(CREDIT / "train.csv"), target="class", output=tmp_path / "out",
+        console=console, artifacts={}, max_trials=2, models="lightgbm",
+    )  # fmt: skip
+    assert registered_name(state.data) == "credit-g"
+    run_stage_train_and_register(state)
+    run_stage_train_and_register(state)
+    text = console.export_text()
+    assert "Registered models:/credit-g/1" in text
+    assert "Registered models:/credit-g/2" in text
+    assert "Browse it:" in text
+    assert get_model("credit-g").aliases == {"champion": 1}
+    assert (state.artifacts["model"] / "MLmodel").is_file()

@@ -314,15 +314,69 @@ class TrainingTracking:
         if self.run is not None:
             self.run.log_model(model, data=data)
 
-    def finish(self, out: Any) -> None:
-        """Register (with ``--register``) and print the run and version."""
+    def finish(self, out: Any, *, hint: bool = True) -> None:
+        """Register (with ``--register``) and print the run and version (and, with ``hint``,
+        how to promote it)."""
         if self.run is None:
             return
         out.print(f"MLflow run {self.run.run_id} (model: {self.run.model_reference})")
         out.print(f"Browse it: {self.run.url}")
         if self.register_name:
             version = self.run.register(self.register_name)
-            out.print(
-                f"Registered {version.reference} (promote it with `mlwright models promote "
-                f"{version.name} {version.version}`)"
-            )
+            advice = f" (promote it with `mlwright models promote {version.name} "
+            advice += f"{version.version}`)"
+            out.print(f"Registered {version.reference}{advice if hint else ''}")
+
+
+# -- the train-and-register stage of `mlwright run` (listed in cli/_data_commands.py) ----------
+def registered_name(data: str) -> str:
+    """The registered model name `mlwright run` uses: the dataset's name (``credit-g``)."""
+    from pathlib import Path
+
+    if "://" in data:
+        return "query-model"
+    path = Path(data)
+    stem = path.stem
+    if stem.lower() in {"train", "training", "data", "dataset", "input", "full"}:
+        stem = path.resolve().parent.name or stem
+    cleaned = "".join(char if char.isalnum() or char in "-_." else "-" for char in stem)
+    return cleaned.strip("-.") or "model"
+
+
+def run_stage_train_and_register(state: Any) -> None:
+    """Train on the run's data, log the MLflow run, register a version of the dataset's name.
+
+    The stage of `mlwright run` that trains and registers (add it to ``RUN_STAGES``). ``state``
+    is `mlwright run`'s RunState (``data``, ``target``, ``output``, ``console``,
+    ``artifacts``); optional attributes ``time_limit``, ``max_trials`` and ``models`` bound the
+    training (default: train's 60 s budget). The first version of a name becomes its champion;
+    later ones are left for `mlwright models promote` (after evaluating them).
+    """
+    from mlwright.cli._model_commands import summary_line
+    from mlwright.model._train_api import train
+
+    name = registered_name(state.data)
+    settings = {"target": state.target, "output": str(state.output / "model")}
+    tracking = TrainingTracking(
+        state.data, settings=settings, tracking_uri=None, register=name, track=True
+    )
+    with tracking:
+        model = train(
+            state.data,
+            target=state.target,
+            output=state.output / "model",
+            overwrite=True,
+            time_limit=getattr(state, "time_limit", None),
+            max_trials=getattr(state, "max_trials", None),
+            models=getattr(state, "models", None),
+        )
+        tracking.log_model(model, state.data)
+    state.console.print(summary_line(model.metrics))
+    tracking.finish(state.console, hint=False)
+    state.artifacts["model"] = model.path
+    version = tracking.run.version if tracking.run is not None else None
+    if version is not None and version.version == 1:
+        from mlwright.registry import CHAMPION, promote
+
+        promote(name, 1, alias=CHAMPION, store=tracking.run.store)
+        state.console.print(f"models:/{name}@{CHAMPION} -> version 1 (the first version)")
