@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlwright.data._profile import SAMPLE_ROWS, opened, require_rows
@@ -71,7 +71,6 @@ class Finding:
     evidence: dict[str, Any]
     fix: str
     message: str
-    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary."""
@@ -527,7 +526,8 @@ def _outlier_findings(stats: TableStats, semantic: dict[str, str]) -> list[Findi
                     else "Usually fine: tree models are robust to extreme values. Check that "
                     "they are real, not codes for 'unknown'."
                 ),
-                message=f"Column {name!r} has {low + high} extreme values ({_pct(share)}) "
+                message=f"Column {name!r} has {low + high} extreme "
+                f"value{'s' if low + high != 1 else ''} ({_pct(share)}) "
                 f"beyond Q1-3*IQR={column.fence_low:.6g} / Q3+3*IQR={column.fence_high:.6g}"
                 f" (range {column.minimum:.6g} to {column.maximum:.6g})"
                 + ("; the distribution is heavy-tailed." if heavy_tail else "."),
