@@ -105,6 +105,7 @@ def main() -> None:
     test_path = arguments.suite_dir / "adult" / "test.csv"
     test = read(test_path).drop(columns=["income"])
     results = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mlwright-predict-speed-") as folder:
         work = Path(folder)
         test.to_csv(work / "test.csv", index=False)
@@ -125,6 +126,7 @@ def main() -> None:
             results.append(result)
             print(result, flush=True)
 
+    load_after = os.getloadavg()[0]
     command = "python benchmarks/predict_speed.py " + " ".join(sys.argv[1:])
     lines = [
         "",
@@ -132,7 +134,9 @@ def main() -> None:
         "",
         f"Command: `{command}` on {platform.platform()}, {os.cpu_count()} cores, single "
         f"process. Trained with --time-limit {arguments.time_limit:g}; test set "
-        f"{results[0]['rows']:,} rows. Targets: batch >= 100,000 rows/s, single-row p50 < 5 ms.",
+        f"{results[0]['rows']:,} rows. Targets: batch >= 100,000 rows/s, single-row p50 < 5 ms. "
+        f"Load average {load_before:.1f} at the start, {load_after:.1f} at the end (the machine "
+        "is shared; at a load of n, a process gets about 2/n of a core).",
         "",
         "| model | members | val. ROC AUC | train s | batch predict rows/s | predict_proba "
         "rows/s | `mlwright predict` file rows/s | 1-row DataFrame p50 / p99 ms | 1-row dict "
