@@ -191,42 +191,13 @@ def _registry_run(reference: str) -> tuple[Any, str] | None:
     return store, version.run_id
 
 
-def _dataset_key(data: str) -> str:
-    stem = Path(str(data)).stem or "data"
-    return "".join(char if char.isalnum() or char in "-_." else "_" for char in stem)
-
-
 def _log_to_registry(reference: str, evaluation: Any, data: str) -> str | None:
-    """Record an evaluation on the model's MLflow training run (registry models only).
-
-    Metrics are logged as ``eval_<dataset>_<metric>`` (with ``_lower``/``_upper`` bounds) and
-    the whole evaluation as ``evaluations/<dataset>.json``. Returns the run id, or ``None``
-    for a model given as a local directory.
-    """
-    found = _registry_run(reference)
-    if found is None:
+    """Record an evaluation on the model's MLflow training run (registry models only)."""
+    if not str(reference).startswith(("models:/", "runs:/")):
         return None
-    import tempfile
-    import time as clock
+    from mlwright.registry import log_evaluation
 
-    from mlflow.entities import Metric
-
-    from mlwright.registry._store import quiet_mlflow, translate_errors
-
-    store, run_id = found
-    key = _dataset_key(data)
-    stamp = int(clock.time() * 1000)
-    metrics = [
-        Metric(f"eval_{key}_{name}", value, stamp, 0)
-        for name, value in evaluation.flat_metrics().items()
-    ]
-    with quiet_mlflow(), translate_errors(store.uri, f"log the evaluation to run {run_id}"):
-        store.client.log_batch(run_id, metrics=metrics)
-        with tempfile.TemporaryDirectory() as folder:
-            document = Path(folder) / f"{key}.json"
-            document.write_text(json.dumps(evaluation.to_dict(), indent=2, default=str))
-            store.client.log_artifact(run_id, str(document), artifact_path="evaluations")
-    return run_id
+    return log_evaluation(reference, evaluation, data)
 
 
 def _log_report_to_registry(reference: str, paths: dict[str, Path]) -> str | None:
