@@ -683,6 +683,7 @@ def _classify_string(
             return "boolean", f"two values that mean true/false ({', '.join(sorted(lowered))})"
     date_format, share = _sniff_datetime(connection, view, column.name)
     if date_format is not None:
+        column.datetime_format = date_format
         return "datetime", (
             f"{share:.0%} of the first {DATETIME_SAMPLE} values parse as dates "
             f"({date_format}); stored as text"
@@ -797,8 +798,10 @@ def _parse_expression(identifier: str, date_format: str) -> str:
 
 def _fill_datetime_range(connection: Any, view: str, column: ColumnSchema) -> None:
     """Find the format of a text datetime column and its range over all rows."""
-    date_format, _share = _sniff_datetime(connection, view, column.name)
-    column.datetime_format = date_format
+    date_format = column.datetime_format
+    if date_format is None:
+        date_format, _share = _sniff_datetime(connection, view, column.name)
+        column.datetime_format = date_format
     if date_format is None:
         return
     parsed = _parse_expression(quote_identifier(column.name), date_format)
