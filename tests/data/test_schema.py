@@ -278,3 +278,13 @@ def test_missing_markers_count_as_missing(schema, frame):
     report = schema.validate(new)
     assert report.ok
     assert _by_kind(report)[("CreditScore", "missing_value")].count == 1
+
+
+def test_boolean_columns_accept_any_spelling_of_true_and_false():
+    frame = pd.DataFrame({"flag": [True, False] * 10, "x": range(20)})
+    schema = Schema.infer(frame)
+    new = pd.DataFrame({"flag": ["True", "false", True, "maybe"], "x": [1, 2, 3, 4]})
+    report = schema.validate(new)
+    assert [(problem.kind, problem.examples) for problem in report.problems] == [
+        ("unseen_category", [(3, "maybe")])
+    ]

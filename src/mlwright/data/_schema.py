@@ -1170,13 +1170,16 @@ def _unseen(
     if not column.categories or not column.categories_complete:
         return []
     known_numbers, known_text = _known_categories(column)
+    lowercase = column.dtype == "boolean"  # "True", "true" and True are one value
     unseen = np.zeros(len(valid), dtype=bool)
     for position in np.flatnonzero(valid):
         if numbers is not None:
             unseen[position] = float(numbers[position]) not in known_numbers
         else:
             value = values.raw[position]
-            text = str(value).lower() if isinstance(value, (bool, np.bool_)) else str(value)
+            text = str(value)
+            if lowercase or isinstance(value, (bool, np.bool_)):
+                text = text.lower()
             unseen[position] = text not in known_text
     if not unseen.any():
         return []
