@@ -274,10 +274,6 @@ def profile_table(
 # --- associations -----------------------------------------------------------------------------
 
 
-def is_numeric_semantic(semantic_type: str) -> bool:
-    return semantic_type == "numeric"
-
-
 def target_associations(sample, schema, target: str) -> dict[str, dict[str, Any]]:
     """Association of every feature with ``target`` on ``sample`` (see the module docstring)."""
     import pandas as pd

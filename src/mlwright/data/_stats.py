@@ -163,7 +163,9 @@ def _plain(value: Any) -> Any:
     return as_float if as_float is not None else str(value)
 
 
-def compute_stats(connection, ref: str, n_rows: int, columns: list[str]) -> TableStats:
+def compute_stats(
+    connection, ref: str, n_rows: int, columns: list[str], *, histograms: bool = True
+) -> TableStats:
     """Run passes 1 and 2 over ``ref`` and return the statistics of ``columns``.
 
     Parameters
@@ -176,12 +178,14 @@ def compute_stats(connection, ref: str, n_rows: int, columns: list[str]) -> Tabl
         Its row count (decides exact or approximate aggregates).
     columns
         Which columns to summarise, in order.
+    histograms
+        Whether to bin many-valued numeric columns (the checks do not need it).
     """
     types = column_types(connection, ref)
     exact = n_rows <= EXACT_LIMIT
     stats = {name: ColumnStats(name, types[name], storage_kind(types[name])) for name in columns}
     _pass_one(connection, ref, stats, exact)
-    _pass_two(connection, ref, stats)
+    _pass_two(connection, ref, stats, histograms)
     return TableStats(n_rows=n_rows, columns=stats, exact=exact)
 
 
@@ -269,7 +273,7 @@ def _sample_quantiles(connection, ref: str, stats: dict[str, ColumnStats], quant
             column.quantiles = {f"{q:g}": _float(v) for q, v in zip(QUANTILES, value, strict=True)}
 
 
-def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
+def _pass_two(connection, ref: str, stats: dict[str, ColumnStats], histograms: bool) -> None:
     expressions: list[str] = []
     slots: list[tuple[str, str, Any]] = []
 
@@ -286,7 +290,7 @@ def _pass_two(connection, ref: str, stats: dict[str, ColumnStats]) -> None:
             if column.distinct <= FULL_COUNTS_LIMIT:
                 # Few values (codes, flags, counts): exact value counts double as histogram.
                 add(name, "value_counts", f"histogram({value})")
-            else:
+            elif histograms:
                 edges = _bin_edges(column.minimum, column.maximum, HISTOGRAM_BINS)
                 add(name, "histogram", f"histogram({value}, {_sql_list(edges[1:])})", edges)
             q1, q3 = column.quantiles.get("0.25"), column.quantiles.get("0.75")
