@@ -169,3 +169,39 @@ def test_an_unknown_format_version_is_refused(tmp_path, credit_pipeline):
     path = write_artifact(tmp_path / "model", predictor=credit_pipeline, documents=documents)
     with pytest.raises(ModelError, match="format 99"):
         read_artifact(path)
+
+
+KILLED_WRITER = """
+import sys, time
+from mlwright.model._artifact import write_artifact
+
+class SlowToPickle:
+    def __reduce__(self):
+        print("pickling", flush=True)
+        time.sleep(60)
+        return (SlowToPickle, ())
+
+write_artifact(sys.argv[1], predictor=SlowToPickle(), documents={"model.json": {}})
+"""
+
+
+def test_a_run_killed_while_saving_leaves_no_artifact(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "models" / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == "pickling"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+    assert not target.exists()
+    # Only a hidden temporary folder may remain; nothing that looks like a model.
+    assert all(path.name.startswith(".tmp-") for path in target.parent.iterdir())
