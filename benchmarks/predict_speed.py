@@ -123,6 +123,8 @@ def main() -> None:
             model = mlwright.load(trained.path)
             result = measure(model, test, config, work)
             result["train_seconds"] = train_seconds
+            # Where the training time went (imports, read, checks, search, ...): see lineage.
+            result["timings"] = model.lineage.get("timings", {})
             results.append(result)
             print(result, flush=True)
 
