@@ -280,3 +280,12 @@ def test_findings_are_sorted_errors_first():
     severities = [f.severity for f in check(frame, target="label")]
     order = {"error": 0, "warning": 1, "info": 2}
     assert severities == sorted(severities, key=order.__getitem__)
+
+
+def test_rare_class_among_many_classes():
+    rng = np.random.default_rng(8)
+    labels = np.repeat([f"c{i}" for i in range(11)], 36)[:396].tolist() + ["c11"] * 4
+    frame = pd.DataFrame({"x": rng.normal(size=N), "label": labels})
+    rare = only(check(frame, target="label"), "rare_class")
+    assert rare.evidence["smallest"] == 4
+    assert "'c11' (4 rows)" in rare.message

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlwright.data._profile import SAMPLE_ROWS, opened, require_rows
-from mlwright.data._stats import TableStats, compute_stats, duplicate_counts
+from mlwright.data._stats import TableStats, compute_stats, duplicate_counts, plain, quote
 
 __all__ = ["Finding", "check"]
 
@@ -217,7 +217,7 @@ def check_table(
     classification = schema.task in ("binary", "multiclass")
     findings += _duplicate_findings(duplicates, table.n_rows, classification)
     if classification:
-        findings += _class_findings(stats[target], target)
+        findings += _class_findings(table, target)
     sample = table.sample(SAMPLE_ROWS, seed=0)
     findings += leakage_findings(sample, schema, target, semantic)
     if test is not None:
@@ -577,16 +577,21 @@ def _duplicate_findings(counts: dict[str, int], n_rows: int, classification: boo
     return findings
 
 
-def _class_findings(column: Any, target: str) -> list[Finding]:
+def _class_findings(table: Any, target: str) -> list[Finding]:
     findings = []
-    counts = [(value, count) for value, count in column.top_values if count]
+    column = quote(target)
+    # Every class with its count (a classification target has at most 10,000 classes).
+    counts = table.connection.execute(
+        f"SELECT {column}, count(*) AS n FROM {table.ref} WHERE {column} IS NOT NULL "
+        f"GROUP BY {column} ORDER BY n DESC, {column}"
+    ).fetchall()
+    counts = [(plain(value), int(count)) for value, count in counts]
+    labelled = sum(count for _, count in counts)
     if len(counts) < 2:
         return findings
-    # top_values holds every class when there are few (<= 200); enough for a classifier.
-    counts.sort(key=lambda item: -item[1])
     (major, n_major), (minor, n_minor) = counts[0], counts[-1]
     ratio = n_major / n_minor
-    minority_share = n_minor / column.count
+    minority_share = n_minor / labelled
     if ratio >= 3:
         severity = "warning" if ratio >= 10 else "info"
         findings.append(

@@ -151,7 +151,7 @@ def _float(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A JSON-friendly Python value (dates as ISO strings, decimals as floats)."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -231,7 +231,7 @@ def _pass_one(connection, ref: str, stats: dict[str, ColumnStats], exact: bool) 
             column.distinct = int(value or 0)
             column.distinct_exact = exact
         elif key in ("minimum", "maximum"):
-            setattr(column, key, _float(value) if column.kind == "numeric" else _plain(value))
+            setattr(column, key, _float(value) if column.kind == "numeric" else plain(value))
         elif key in ("mean", "std", "mean_length"):
             setattr(column, key, _float(value))
         elif key in ("zeros", "min_length", "max_length", "numeric_parsable"):
@@ -324,7 +324,7 @@ def _pass_two(connection, ref: str, stats: dict[str, ColumnStats], histograms: b
         column = stats[name]
         if key == "value_counts":
             counts = sorted(
-                ((_plain(v), int(c)) for v, c in (value or {}).items()),
+                ((plain(v), int(c)) for v, c in (value or {}).items()),
                 key=lambda item: (-item[1], str(item[0])),
             )
             column.top_values = counts[:TOP_K]
@@ -377,7 +377,7 @@ def _top_values_of_many_valued(connection, ref: str, stats: dict[str, ColumnStat
             f"SELECT {col}, count(*) AS n FROM {ref} WHERE {col} IS NOT NULL "
             f"GROUP BY {col} ORDER BY n DESC, {col} LIMIT {TOP_K}"
         ).fetchall()
-        column.top_values = [(_plain(value), int(count)) for value, count in rows]
+        column.top_values = [(plain(value), int(count)) for value, count in rows]
 
 
 def _bin_edges(low: float | None, high: float | None, bins: int) -> list[float]:
