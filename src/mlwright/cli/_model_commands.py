@@ -168,6 +168,13 @@ def train_command(
                 # budget: keep time for it.
                 reserve_seconds=reserve,
             )
+            # The model card goes into the artifact (and so into the MLflow run) when the
+            # budget leaves time for it.
+            from mlwright.report import attach_model_report
+
+            report = attach_model_report(
+                model, finish_by=None if time_limit is None else start + time_limit - reserve
+            )
             if display is not None:
                 display.phase = "logging to MLflow" if track else "saved"
             tracking.log_model(model, data)
@@ -179,6 +186,13 @@ def train_command(
         console.print(leaderboard_table(metrics.get("leaderboard", []), metrics))
     out.print(summary_line(metrics))
     out.print(f"Model saved to {model.path}")
+    if report is not None:
+        out.print(f"Model report: {report.resolve().as_uri()}")
+    else:
+        out.print(
+            f"Write the model report with: mlwright report {model.path} --data TEST.csv "
+            "--output report.html"
+        )
     tracking.finish(out)
 
 
@@ -314,7 +328,7 @@ class TrainingDisplay:
         )
         total = self.time_limit if self.time_limit is not None else float(max_trials or 1)
         self.task_id = self.progress.add_task("training", total=total, status=self.phase)
-        self.live = None
+        self.live: Any = None
 
     def _render(self) -> Any:
         from rich.console import Group

@@ -167,7 +167,7 @@ def train(
         schema = _override_types(schema, feature_types, Schema)
     timings["schema"] = time.monotonic() - mark
     _check_task(schema, target)
-    _check_metric(settings["metric"], schema.task)
+    _check_metric(settings["metric"], str(schema.task))
 
     mark = time.monotonic()
     findings = check(frame, target=target)
