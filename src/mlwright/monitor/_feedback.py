@@ -377,8 +377,8 @@ def read_log(
             return _assemble(_empty_meta(), [], columns, True)
         if with_feedback and has_feedback:
             # The newest outcome per (request, row): MAX(id) of its feedback.
-            join = (
-                'LEFT JOIN (SELECT request_id, "row", actual FROM feedback WHERE id IN '
+            join = ("JOIN" if labelled_only else "LEFT JOIN") + (
+                ' (SELECT request_id, "row", actual FROM feedback WHERE id IN '
                 '(SELECT MAX(id) FROM feedback GROUP BY request_id, "row")) f '
                 'ON f.request_id = p.request_id AND f."row" = p."row"'
             )
