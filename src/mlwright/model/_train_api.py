@@ -149,6 +149,11 @@ def train(
     from mlwright.automl import search
     from mlwright.data import Schema, check, fingerprint, read
 
+    # The monitoring stage registers its training-files hook on import; load it on demand (as
+    # model references load the registry) so that every trained model carries its drift
+    # reference. Imported here, before the search, so its import time is inside the budget.
+    with contextlib.suppress(ImportError):
+        __import__("mlwright.monitor")
     timings["imports"] = time.monotonic() - mark
 
     mark = time.monotonic()
@@ -218,12 +223,11 @@ def train(
             search_settings=getattr(result, "settings", None),
         ),
     )
-    # The monitoring stage registers its hook on import; load it on demand (as model
-    # references load the registry) so that every trained model carries its drift reference.
-    with contextlib.suppress(ImportError):
-        __import__("mlwright.monitor")
+    mark = time.monotonic()
     for hook in _TRAINING_FILE_HOOKS:
         model.extra_files.update(hook(model, frame))
+    # Time spent on the later stages' files (the drift reference), saved with the lineage.
+    model.lineage["timings"]["training_files"] = round(time.monotonic() - mark, 3)
     if output is not None:
         model.save(output, overwrite=overwrite)
     return model
