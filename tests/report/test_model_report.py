@@ -232,3 +232,38 @@ def test_adult_report_renders_in_headless_chromium(bench_dataset, tmp_path):
     data = screenshot.read_bytes()
     assert data[:8] == PNG_SIGNATURE
     assert len(data) > 50_000  # a rendered page, not a blank one
+
+
+def test_train_writes_the_report_into_the_artifact(tmp_path):
+    output = tmp_path / "model"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlwright",
+            "train",
+            str(trained.CREDIT_TRAIN),
+            "--target",
+            "class",
+            "--models",
+            "lightgbm",
+            "--max-trials",
+            "2",
+            "--output",
+            str(output),
+            "--quiet",
+            "--no-track",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Model report: {(output / 'report.html').resolve().as_uri()}" in result.stdout
+    manifest = (output / "MANIFEST").read_text()
+    assert "report.html" in manifest
+    assert "report.md" in manifest
+    html = (output / "report.html").read_text()
+    assert 'id="limitations"' in html
+    _assert_self_contained(html)
+    mlwright.load(output)  # the digests still verify

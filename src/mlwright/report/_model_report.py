@@ -547,3 +547,42 @@ def write_model_report(
     html_path.write_text(model_report_html(context), encoding="utf-8")
     markdown_path.write_text(model_report_markdown(context), encoding="utf-8")
     return {"html": html_path, "markdown": markdown_path}
+
+
+#: Seconds a report without test data takes on a busy 2-core machine (matplotlib's import,
+#: one plot, the template), with margin.
+_ATTACH_SECONDS = 4.0
+REPORT_FILE = "report.html"
+
+
+def attach_model_report(model: Any, *, finish_by: float | None = None) -> Path | None:
+    """Write the model report (from what the artifact records) into a saved model's directory.
+
+    ``mlwright train`` calls this, so every artifact carries its model card as
+    ``report.html`` and ``report.md`` (listed in its MANIFEST, logged to MLflow with it). Run
+    ``mlwright report MODEL --data TEST`` for the version with test metrics.
+
+    Parameters
+    ----------
+    model
+        A saved :class:`mlwright.Model` (``model.path`` set).
+    finish_by
+        A ``time.monotonic()`` deadline; when the report could not be written before it, it is
+        skipped (a training run's time budget comes first) and ``None`` returned.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The ``report.html`` inside the artifact, or ``None`` when skipped.
+    """
+    if model.path is None:
+        return None
+    if finish_by is not None and time.monotonic() + _ATTACH_SECONDS > finish_by:
+        return None
+    context = model_report_context(model, reference=str(model.path))
+    files = {
+        REPORT_FILE: model_report_html(context).encode("utf-8"),
+        "report.md": model_report_markdown(context).encode("utf-8"),
+    }
+    model.save(model.path, overwrite=True, extra_files=files)
+    return Path(model.path) / REPORT_FILE
