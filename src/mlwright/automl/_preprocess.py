@@ -212,11 +212,17 @@ class Preprocessor:
             elif kind == "text":
                 self.specs_.append(self._fit_text(name, series))
             else:
-                keys = pd.Series([category_key(v) for v in series.tolist()], dtype=object)
-                counts = keys.value_counts(dropna=True)
-                kept = [str(k) for k in counts.index[:MAX_CATEGORIES]]
+                # Count distinct raw values first, then merge those with the same key (3 and
+                # "3"): one key computation per distinct value rather than per row.
+                merged: dict[str, int] = {}
+                for value, count in series.value_counts(dropna=True).items():
+                    key = category_key(value)
+                    if key is not None:
+                        merged[key] = merged.get(key, 0) + int(count)
+                ranked = sorted(merged, key=lambda k: (-merged[k], k))
+                kept = ranked[:MAX_CATEGORIES]
                 mapping = {key: i for i, key in enumerate(sorted(kept))}
-                n_codes = len(mapping) + (1 if len(counts) > MAX_CATEGORIES else 0)
+                n_codes = len(mapping) + (1 if len(merged) > MAX_CATEGORIES else 0)
                 self.specs_.append(FeatureSpec(name, "categorical", mapping, n_codes))
         if not self.specs_:
             raise DataError(
