@@ -372,17 +372,25 @@ def read_log(
             ).fetchone()
         )
         actual = "NULL"
-        join = ""
         if labelled_only and not has_feedback:
             return _assemble(_empty_meta(), [], columns, True)
+        source = "predictions p"
         if with_feedback and has_feedback:
-            # The newest outcome per (request, row): MAX(id) of its feedback.
-            join = ("JOIN" if labelled_only else "LEFT JOIN") + (
-                ' (SELECT request_id, "row", actual FROM feedback WHERE id IN '
-                '(SELECT MAX(id) FROM feedback GROUP BY request_id, "row")) f '
-                'ON f.request_id = p.request_id AND f."row" = p."row"'
-            )
-            actual = "f.actual"
+            # The newest outcome per (request, row). Both forms look rows up through the
+            # (request_id, row) indexes, never by scanning one table per row of the other.
+            if labelled_only:
+                source = (
+                    '(SELECT request_id, "row", MAX(id) AS feedback_id FROM feedback '
+                    'GROUP BY request_id, "row") g '
+                    'JOIN predictions p ON p.request_id = g.request_id AND p."row" = g."row" '
+                    "JOIN feedback f ON f.id = g.feedback_id"
+                )
+                actual = "f.actual"
+            else:
+                actual = (
+                    "(SELECT f.actual FROM feedback f WHERE f.request_id = p.request_id "
+                    'AND f."row" = p."row" ORDER BY f.id DESC LIMIT 1)'
+                )
         order = "ORDER BY p.id DESC LIMIT ?" if limit is not None else "ORDER BY p.id"
         if limit is not None:
             parameters.append(int(limit))
@@ -390,7 +398,7 @@ def read_log(
             f'SELECT p.request_id, p."row", p.timestamp, p.model, p.version, p.arm, '
             f"p.latency_ms, '{{\"f\":' || p.features || ',\"p\":' || p.prediction || "
             f"',\"q\":' || COALESCE(p.probabilities, 'null') || ',\"a\":' || "
-            f"COALESCE({actual}, 'null') || '}}' FROM predictions p {join} {where} {order}"
+            f"COALESCE({actual}, 'null') || '}}' FROM {source} {where} {order}"
         )
         rows = connection.execute(sql, parameters).fetchall()
     except sqlite3.Error as err:
