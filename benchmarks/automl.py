@@ -312,6 +312,16 @@ def table(records: list[dict], anchors: dict[str, float], budget: float) -> str:
         f"mlwright vs AutoGluon anchor: {tally['autogluon'][0]} better, {tally['autogluon'][1]} "
         f"equal, {tally['autogluon'][2]} worse (anchor from ANCHORS.md, another day)."
     )
+    searched = [
+        f"{r['name']} {r['mlwright']['timings']['search']:.0f}"
+        for r in records
+        if (r.get("mlwright", {}).get("timings") or {}).get("search") is not None
+    ]
+    if searched:
+        lines.append(
+            "Seconds of the budget the search itself got (the rest went to start-up, reading, "
+            "checks and saving): " + ", ".join(searched) + "."
+        )
     speed = [r for r in records if "rows_per_s" in r.get("mlwright", {})]
     for record in speed:
         m = record["mlwright"]
@@ -331,6 +341,12 @@ def main() -> None:
     parser.add_argument("--systems", default="mlwright,flaml")
     parser.add_argument("--output", type=Path, default=HERE / "out" / "automl.json")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="render the table from a previous run's JSON output instead of running",
+    )
     args = parser.parse_args()
     entries = json.loads((args.suite / "suite.json").read_text())
     if args.datasets:
@@ -347,6 +363,11 @@ def main() -> None:
     records = []
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()
+    if args.from_json is not None:
+        records = json.loads(args.from_json.read_text())
+        started = dt.datetime.fromtimestamp(args.from_json.stat().st_mtime, dt.UTC)
+        load_before = (float(np.mean([r.get("load_before", 0) for r in records])),)
+        entries = []
     with tempfile.TemporaryDirectory(prefix="mlwright-bench-") as tmp:
         work = Path(tmp)
         for entry in entries:
@@ -364,14 +385,16 @@ def main() -> None:
                 record["flaml"] = run_flaml(entry, args.time_limit, work)
             records.append(record)
             print(json.dumps(record, default=str), flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(records, indent=1, default=str))
+    if args.from_json is None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(records, indent=1, default=str))
     report = table(records, anchors, args.time_limit)
     command = "python benchmarks/automl.py " + " ".join(sys.argv[1:])
     header = (
         f"\n## AutoML, {args.time_limit:g} s budget ({started:%Y-%m-%d %H:%M} UTC)\n\n"
         f"Command: `{command}`. Machine: {os.cpu_count()} cores, shared with other work: load "
-        f"average {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+        f"average {load_before[0]:.1f} at the start (mean over datasets when rendered from "
+        f"JSON), {os.getloadavg()[0]:.1f} at the end "
         "(the protocol asks for an idle machine; timings and scores under load are "
         "pessimistic for both systems).\n\n"
     )
