@@ -9,6 +9,7 @@ arms (:func:`assign`, :func:`route`) with canary ramp-up and shadow mode.
 
 from __future__ import annotations
 
+from mlwright.experiment._analysis import Analysis, analyze
 from mlwright.experiment._assignment import (
     Ramp,
     Routing,
@@ -22,6 +23,13 @@ from mlwright.experiment._assignment import (
     weights_at,
 )
 from mlwright.experiment._errors import ExperimentError
+from mlwright.experiment._lifecycle import (
+    default_log_uri,
+    get_experiment,
+    record_outcomes,
+    start_experiment,
+    stop_experiment,
+)
 from mlwright.experiment._sequential import (
     SequentialResult,
     always_valid_p_values,
@@ -40,8 +48,19 @@ from mlwright.experiment._stats import (
     srm_check,
     welch_test,
 )
+from mlwright.experiment._store import Arm, Experiment, ExperimentStore
 
 __all__ = [
+    "Analysis",
+    "Arm",
+    "Experiment",
+    "ExperimentStore",
+    "analyze",
+    "default_log_uri",
+    "get_experiment",
+    "record_outcomes",
+    "start_experiment",
+    "stop_experiment",
     "ExperimentError",
     "Plan",
     "Ramp",
