@@ -370,10 +370,15 @@ def run_stage_train_and_register(state: Any) -> None:
             max_trials=getattr(state, "max_trials", None),
             models=getattr(state, "models", None),
         )
+        from mlwright.report import attach_model_report
+
+        report = attach_model_report(model)  # the model card, inside the artifact
         tracking.log_model(model, state.data)
     state.console.print(summary_line(model.metrics))
     tracking.finish(state.console, hint=False)
     state.artifacts["model"] = model.path
+    if report is not None:
+        state.artifacts["report.html"] = report
     version = tracking.run.version if tracking.run is not None else None
     if version is not None and version.version == 1:
         from mlwright.registry import CHAMPION, promote
