@@ -3,9 +3,10 @@
 Everything here runs as SQL over a :class:`~mlwright.data.Table` (a DuckDB relation), so a file
 larger than memory is scanned in a few passes and never loaded into pandas:
 
-* pass 1: counts, missing, distinct, min/max/mean/std, quantiles, string lengths, how many
-  strings parse as numbers, candidate top values (one ``SELECT`` for all columns);
-* pass 2: histograms, exact counts of the top values, outlier counts (needs pass 1's quantiles);
+* pass 1: counts, missing, distinct, min/max/mean/std, quantiles, how many strings parse as
+  numbers (one ``SELECT`` for all columns);
+* pass 2: histograms, value counts of few-valued columns, outlier counts (needs pass 1's
+  quantiles); top values of many-valued text columns by one ``GROUP BY`` each;
 * pass 3 (checks only): duplicate and conflicting-duplicate rows through row hashes.
 
 Exact ``count(DISTINCT)`` and exact quantiles keep every value in memory, so above
@@ -100,15 +101,11 @@ class ColumnStats:
     numeric_parsable: int | None = None
     non_numeric_examples: list[str] = field(default_factory=list)
     numeric_examples: list[str] = field(default_factory=list)
-    min_length: int | None = None
-    max_length: int | None = None
-    mean_length: float | None = None
     #: numeric only: extreme outliers beyond the IQR fences.
     outliers_low: int | None = None
     outliers_high: int | None = None
     fence_low: float | None = None
     fence_high: float | None = None
-    zeros: int | None = None
 
     @property
     def missing_share(self) -> float:
@@ -209,16 +206,12 @@ def _pass_one(connection, ref: str, stats: dict[str, ColumnStats], exact: bool) 
             add(name, "maximum", f"max({value})")
             add(name, "mean", f"avg({value})")
             add(name, "std", f"stddev_samp({value})")
-            add(name, "zeros", f"count(*) FILTER (WHERE {value} = 0)")
             if exact:
                 add(name, "quantiles", f"quantile_cont({value}, {quantile_list})")
         elif column.kind == "temporal":
             add(name, "minimum", f"min({col})")
             add(name, "maximum", f"max({col})")
         elif column.kind == "string":
-            add(name, "min_length", f"min(length({col}))")
-            add(name, "max_length", f"max(length({col}))")
-            add(name, "mean_length", f"avg(length({col}))")
             add(name, "numeric_parsable", f"count(TRY_CAST(trim({col}) AS DOUBLE))")
     row = connection.execute(f"SELECT {', '.join(expressions)} FROM {ref}").fetchone()
     total = int(row[0])
@@ -232,9 +225,9 @@ def _pass_one(connection, ref: str, stats: dict[str, ColumnStats], exact: bool) 
             column.distinct_exact = exact
         elif key in ("minimum", "maximum"):
             setattr(column, key, _float(value) if column.kind == "numeric" else plain(value))
-        elif key in ("mean", "std", "mean_length"):
+        elif key in ("mean", "std"):
             setattr(column, key, _float(value))
-        elif key in ("zeros", "min_length", "max_length", "numeric_parsable"):
+        elif key == "numeric_parsable":
             setattr(column, key, None if value is None else int(value))
         elif key == "quantiles":
             column.quantiles_exact = exact
