@@ -248,6 +248,7 @@ def _running_runs(database: Path) -> list[str]:
         return []
 
 
+@pytest.mark.slow
 def test_unreachable_tracking_server_is_exit_2_naming_the_uri(tmp_path):
     uri = f"http://127.0.0.1:{_free_port()}"
     started = time.monotonic()
@@ -267,6 +268,7 @@ def test_unreachable_tracking_server_is_exit_2_naming_the_uri(tmp_path):
     assert uri in listing.stderr
 
 
+@pytest.mark.slow
 def test_registry_mistakes_are_exit_2(tmp_path):
     home = tmp_path / ".mlwright"
     result = mlwright("models", "show", "nobody", home=home, cwd=tmp_path)

@@ -34,7 +34,13 @@ from typing import Any
 
 from mlwright.errors import RegistryError
 from mlwright.registry._registry import MODEL_PATH, VersionInfo, register_version
-from mlwright.registry._store import DEFAULT_EXPERIMENT, Store, open_store, quiet_mlflow
+from mlwright.registry._store import (
+    DEFAULT_EXPERIMENT,
+    Store,
+    open_store,
+    quiet_mlflow,
+    translate_errors,
+)
 
 # Training data files up to this size are copied into the run, so the run can be reproduced
 # even after the original file changed or moved. Larger data is referenced by path only.
@@ -88,10 +94,14 @@ class TrainingRun:
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         if error is None:
             self.end("FINISHED" if self._logged_model else "FAILED")
-        elif isinstance(error, KeyboardInterrupt | SystemExit):
-            self.end("KILLED")
-        else:
-            self.end("FAILED", message=f"{type(error).__name__}: {error}")
+            return
+        # Recording the failure must not replace it: a store that fails now is left alone
+        # (the next run marks this one KILLED).
+        with contextlib.suppress(Exception):
+            if isinstance(error, KeyboardInterrupt | SystemExit):
+                self.end("KILLED")
+            else:
+                self.end("FAILED", message=f"{type(error).__name__}: {error}")
 
     @property
     def url(self) -> str:
@@ -111,7 +121,7 @@ class TrainingRun:
             # Failing to record a failure must not hide the failure itself.
             if message:
                 self.store.client.set_tag(self.run_id, "mlwright.error", message[:5000])
-        with quiet_mlflow():
+        with quiet_mlflow(), translate_errors(self.store.uri, f"end run {self.run_id}"):
             self.store.client.set_terminated(self.run_id, status=status)
         self.status = status
 
@@ -138,7 +148,7 @@ class TrainingRun:
         lineage = model.lineage or {}
         metrics = model.metrics or {}
         data_info = lineage.get("data") or {}
-        with quiet_mlflow():
+        with quiet_mlflow(), translate_errors(self.store.uri, f"log run {self.run_id}"):
             add_pyfunc_flavor(model.path)
             client.log_batch(
                 self.run_id,
@@ -169,7 +179,7 @@ class TrainingRun:
                 f"'{name}'. Register after training finished."
             )
         self.end("FINISHED")
-        with quiet_mlflow():
+        with quiet_mlflow(), translate_errors(self.store.uri, f"read run {self.run_id}"):
             run = self.store.client.get_run(self.run_id)
         self.version = register_version(
             name,
@@ -245,7 +255,7 @@ def start_training_run(
         tags[TAG_PROCESS_START] = str(start_ticks)
     tags.update(_git_tags())
     tags.update(extra_tags or {})
-    with quiet_mlflow():
+    with quiet_mlflow(), translate_errors(store.uri, "start a run"):
         run = store.client.create_run(
             experiment_id, tags=tags, run_name=run_name or _run_name(source)
         )
