@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,14 +33,24 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 LIMIT_SECONDS = 20.0
 
 
-def run(args: list[str]) -> float:
+def run(args: list[str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system) of one ``mlwright`` process.
+
+    On a shared, busy machine the wall clock stretches with the load; the CPU time does not,
+    and for this mostly single-threaded command it is what the wall clock would be on an
+    otherwise idle machine.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "mlwright", *args], capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlwright", *args], capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"mlwright {' '.join(args)} failed:\n{result.stderr}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def main() -> None:
@@ -53,32 +64,67 @@ def main() -> None:
     model = options.model
     if model is None:
         model = work / "adult-model"
-        seconds = run(["train", str(adult / "train.csv"), "--target", "income", "--models",
-                       "lightgbm", "--max-trials", "2", "--output", str(model), "--quiet",
-                       "--no-track"])
+        seconds, _ = run(
+            [
+                "train",
+                str(adult / "train.csv"),
+                "--target",
+                "income",
+                "--models",
+                "lightgbm",
+                "--max-trials",
+                "2",
+                "--output",
+                str(model),
+                "--quiet",
+                "--no-track",
+            ]
+        )
         print(f"trained the adult model in {seconds:.1f} s")
-    timings = []
+    timings, cpu_times = [], []
     for repeat in range(options.repeats):
         output = work / f"report-{repeat}.html"
-        seconds = run(["report", str(model), "--data", str(adult / "test.csv"), "--sensitive",
-                       "sex", "race", "--output", str(output)])
+        seconds, cpu = run(
+            [
+                "report",
+                str(model),
+                "--data",
+                str(adult / "test.csv"),
+                "--sensitive",
+                "sex",
+                "race",
+                "--output",
+                str(output),
+            ]
+        )
         timings.append(seconds)
-        print(f"run {repeat + 1}: {seconds:.1f} s ({output.stat().st_size / 1e6:.2f} MB)")
+        cpu_times.append(cpu)
+        print(
+            f"run {repeat + 1}: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+            f"({output.stat().st_size / 1e6:.2f} MB)"
+        )
     median, worst = statistics.median(timings), max(timings)
+    cpu_median = statistics.median(cpu_times)
     verdict = "meets" if median < LIMIT_SECONDS else "MISSES"
-    print(f"median {median:.1f} s, worst {worst:.1f} s: {verdict} the {LIMIT_SECONDS:.0f} s bar")
+    print(
+        f"median {median:.1f} s wall, {cpu_median:.1f} s CPU: {verdict} the "
+        f"{LIMIT_SECONDS:.0f} s bar"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    command = "python benchmarks/report_speed.py ../shared/bench/data" + (
-        f" --repeats {options.repeats}" if options.repeats != 3 else ""
+    command = (
+        "python benchmarks/report_speed.py ../shared/bench/data"
+        + (f" --repeats {options.repeats}" if options.repeats != 3 else "")
+        + (" --model MODEL" if options.model is not None else "")
     )
     entry = (
         f"\n## mlwright report on adult ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC)\n\n"
         f"Command: `{command}`; {platform.platform()}, {os.cpu_count()} cores, load average "
-        f"{load:.1f} at the end.\n\n"
-        "| what | median s | worst s | runs | bar |\n|---|---|---|---|---|\n"
+        f"{load:.1f} at the end (CPU s, user + system, is load-independent).\n\n"
+        "| what | median wall s | worst wall s | median CPU s | runs | bar |\n"
+        "|---|---|---|---|---|---|\n"
         f"| `mlwright report MODEL --data adult/test.csv --sensitive sex race` (16,281 rows, "
-        f"whole process) | {median:.1f} | {worst:.1f} | {len(timings)} | < {LIMIT_SECONDS:.0f} s: "
-        f"{verdict} |\n"
+        f"whole process) | {median:.1f} | {worst:.1f} | {cpu_median:.1f} | {len(timings)} | "
+        f"< {LIMIT_SECONDS:.0f} s: {verdict} |\n"
     )
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write(entry)
