@@ -160,7 +160,9 @@ def _print_analysis(analysis: Any) -> None:
             _fmt(values["latency_p50_ms"], 3),
             _fmt(values["latency_p95_ms"], 3),
         ]
-        cells += [f"{_fmt(values[m]['mean'])} (n={values[m]['n']})" for m in metrics]
+        cells += [
+            f"{_fmt(values['metrics'][m]['mean'])} (n={values['metrics'][m]['n']})" for m in metrics
+        ]
         table.add_row(*cells)
     console.print(table)
     for metric, per_arm in analysis.tests.items():

@@ -38,7 +38,7 @@ class Analysis:
         The definition.
     arms
         Per arm: ``requests``, ``latency_p50_ms``, ``latency_p95_ms``, ``labelled``,
-        ``accuracy`` (from feedback), and per outcome metric ``{n, mean}``.
+        ``accuracy`` (from feedback), and ``metrics``: per outcome metric ``{n, mean}``.
     tests
         Per metric and treatment arm: ``{"fixed": TestResult dict, "sequential": dict}``.
     srm
@@ -197,7 +197,7 @@ def analyze(
     for metric, (unit_arms, values) in streams.items():
         for arm in arms:
             sel = values[unit_arms == arm]
-            arms[arm][metric] = {
+            arms[arm].setdefault("metrics", {})[metric] = {
                 "n": int(sel.size),
                 "mean": float(sel.mean()) if sel.size else None,
             }

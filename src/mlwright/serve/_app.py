@@ -85,6 +85,8 @@ class ServerState:
         self.grpc_port: int | None = None
         self.predict_handler: Callable[..., Any] | None = None
         self.infer_handler: Callable[..., Any] | None = None
+        # Set by the experiment stage's routes when the log is SQLite (serve/_experiment_routes).
+        self.experiments: Any = None
         for model in registry.models():
             metrics.model_info.labels(model.name, model.version).set(1)
 
@@ -476,6 +478,10 @@ def create_app(
     from mlwright.serve._monitoring_routes import build_monitoring_router
 
     app.include_router(build_monitoring_router(state))
+    # Online experiments: arm routing, POST /outcome, GET /experiments (experiment stage).
+    from mlwright.serve._experiment_routes import attach_experiments
+
+    attach_experiments(app, state)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError) -> Response:
@@ -549,8 +555,16 @@ def create_app(
         except RequestValidationError as err:
             return _error_response(state, model.name, err)
         request_id = request.headers.get("x-request-id") or new_request_id()
-        used, labels, probabilities = await state.predict(model, columns, n_rows)
-        rows = state.record(used, request_id, records, labels, probabilities, started)
+        # A model under an online experiment answers with the request's arm (experiment stage).
+        active = state.experiments.active(model.name) if state.experiments else None
+        if active is None:
+            used, labels, probabilities = await state.predict(model, columns, n_rows)
+            arm = "main"
+        else:
+            used, labels, probabilities, arm = await state.experiments.predict(
+                active, model, request, records, columns, n_rows, request_id
+            )
+        rows = state.record(used, request_id, records, labels, probabilities, started, arm=arm)
         content: dict[str, Any] = {"predictions": _plain_labels(labels)}
         if rows is not None:
             content["probabilities"] = rows

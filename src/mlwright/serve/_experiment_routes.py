@@ -1,0 +1,290 @@
+"""Online experiments in the server: arm routing, shadow scoring and ``POST /outcome``.
+
+Owned by the experiment stage. The prediction path calls :meth:`ExperimentRouting.active`
+(a dictionary lookup) and, for a model under experiment, :meth:`ExperimentRouting.predict`,
+which picks the arm by the unit's sticky hash, answers with that arm's model and, in shadow
+mode, scores the other arms in the background and logs them as ``shadow:<arm>``. Running
+experiments are read from the experiment tables in the prediction log's SQLite file every
+few seconds in a background thread (models of new arms are loaded there too), so
+``mlwright experiment start`` and ``stop`` take effect on a running server without a
+restart and the request path never waits for disk or model loading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between reads of the experiment definitions.
+REFRESH_SECONDS = 2.0
+_INLINE_ROWS = 64
+
+
+class _Active:
+    """One running experiment with its arms' loaded models."""
+
+    def __init__(self, experiment: Any, models: dict[str, Any]) -> None:
+        self.experiment = experiment
+        self.models = models
+        self.weights = experiment.weights
+        self.ramp = None
+        if experiment.ramp:
+            from mlwright.experiment import Ramp
+
+            self.ramp = Ramp(**experiment.ramp)
+
+
+class ExperimentRouting:
+    """Routes requests of models under experiment (see the module docstring).
+
+    Parameters
+    ----------
+    state
+        The server's ``ServerState`` (log, executor, metrics).
+    log_uri
+        The SQLite prediction log holding the experiment tables.
+    """
+
+    def __init__(self, state: Any, log_uri: str, *, interval: float = REFRESH_SECONDS) -> None:
+        self.state = state
+        self.log_uri = log_uri
+        self.interval = interval
+        self.errors: dict[tuple[str, str], int] = {}
+        self._active: dict[str, _Active] = {}
+        self._loaded: dict[str, Any] = {}
+        self._checked = 0.0
+        self._refreshing = threading.Lock()
+        self.refresh()
+
+    # -- definitions ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read running experiments and load the arms' models (never raises)."""
+        if not self._refreshing.acquire(blocking=False):
+            return
+        try:
+            self._checked = time.monotonic()
+            from mlwright.experiment import ExperimentStore
+
+            served = set(self.state.registry.names())
+            running = [
+                e for e in ExperimentStore(self.log_uri).list(status="running") if e.model in served
+            ]
+            active: dict[str, _Active] = {}
+            for experiment in running:
+                previous = self._active.get(experiment.model)
+                if previous is not None and previous.experiment.name == experiment.name:
+                    active[experiment.model] = previous
+                    continue
+                models = {
+                    arm.name: self._load(arm.reference, experiment.model) for arm in experiment.arms
+                }
+                active[experiment.model] = _Active(experiment, models)
+            self._active = active  # one assignment: requests see the old or the new map
+        except Exception:
+            # A broken definition or an arm that cannot load must not take the server down;
+            # the model keeps serving its normal version and the problem is logged.
+            logger.exception("reading experiments from %s failed", self.log_uri)
+        finally:
+            self._refreshing.release()
+
+    def _load(self, reference: str, name: str) -> Any:
+        model = self._loaded.get(reference)
+        if model is None:
+            from mlwright.serve._registry import load_served_model
+
+            model = self._loaded[reference] = load_served_model(reference, name=name)
+        return model
+
+    def active(self, name: str) -> _Active | None:
+        """The running experiment of model ``name`` (schedules a refresh when stale)."""
+        if time.monotonic() - self._checked > self.interval:
+            self._checked = time.monotonic()
+            threading.Thread(target=self.refresh, name="mlwright-experiments", daemon=True).start()
+        return self._active.get(name)
+
+    # -- request path -----------------------------------------------------------------------
+    def _unit(self, active: _Active, request: Request, records: Any, request_id: str) -> str:
+        key = active.experiment.unit_key
+        if key and isinstance(records, list) and records and isinstance(records[0], dict):
+            value = records[0].get(key)
+            if value is not None:
+                return str(value)
+        header = request.headers.get("x-unit-key")
+        return header if header else request_id
+
+    async def _run(self, model: Any, columns: dict[str, list[Any]], n_rows: int) -> Any:
+        if n_rows <= _INLINE_ROWS:
+            return model.predict_columns(columns, n_rows)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.state.executor, model.predict_columns, columns, n_rows
+        )
+
+    async def predict(
+        self,
+        active: _Active,
+        default: Any,
+        request: Request,
+        records: Any,
+        columns: dict[str, list[Any]],
+        n_rows: int,
+        request_id: str,
+    ) -> tuple[Any, list[Any], Any, str]:
+        """Answer with the request's arm; returns ``(model, labels, probabilities, arm)``."""
+        from mlwright.experiment import route
+        from mlwright.serve._validate import check_records
+
+        experiment = active.experiment
+        routing = route(
+            self._unit(active, request, records, request_id),
+            active.weights,
+            salt=experiment.name,
+            shadow=experiment.shadow,
+            control=experiment.control,
+            ramp=active.ramp,
+            elapsed=time.time() - experiment.started,
+        )
+        model = active.models.get(routing.arm, default)
+        try:
+            arm_columns, _ = (
+                (columns, n_rows) if model is default else check_records(model, records)
+            )
+            labels, probabilities = await self._run(model, arm_columns, n_rows)
+            arm = routing.arm
+        except Exception:
+            # The arm failed where the normal model would answer: count it against the arm
+            # (the error-rate guardrail) and answer with the control so the caller is served.
+            key = (experiment.name, routing.arm)
+            self.errors[key] = self.errors.get(key, 0) + 1
+            logger.exception("arm %s of experiment %s failed", routing.arm, experiment.name)
+            model = active.models.get(experiment.control, default)
+            labels, probabilities = await self._run(model, check_records(model, records)[0], n_rows)
+            arm = experiment.control
+        for shadow in routing.shadow:
+            shadow_model = active.models.get(shadow)
+            if shadow_model is not None:
+                self.state.executor.submit(self._shadow, shadow_model, shadow, records, request_id)
+        return model, labels, probabilities, arm
+
+    def _shadow(self, model: Any, arm: str, records: Any, request_id: str) -> None:
+        from mlwright.serve._validate import check_records
+
+        started = time.perf_counter()
+        try:
+            columns, n_rows = check_records(model, records)
+            labels, probabilities = model.predict_columns(columns, n_rows)
+        except Exception:
+            logger.exception("shadow arm %s failed", arm)
+            return
+        if self.state.log is None:
+            return
+        rows = None
+        if probabilities is not None:
+            classes = [str(label) for label in model.classes or []]
+            rows = [dict(zip(classes, row, strict=True)) for row in probabilities.tolist()]
+        plain = [label.item() if hasattr(label, "item") else label for label in labels]
+        self.state.log.append(
+            request_id,
+            model.name,
+            model.version,
+            records,
+            plain,
+            rows,
+            (time.perf_counter() - started) * 1000.0,
+            arm=f"shadow:{arm}",
+        )
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(content, default=str), status_code=status, media_type="application/json"
+    )
+
+
+def attach_experiments(app: Any, state: Any) -> None:
+    """Install experiment routing on ``state`` and the ``/outcome`` and ``/experiments`` routes."""
+    uri = getattr(getattr(state.log, "store", None), "uri", None)
+    if uri and uri.lower().startswith("sqlite:///"):
+        state.experiments = ExperimentRouting(state, uri)
+    app.include_router(_router(state))
+
+
+def _router(state: Any) -> APIRouter:
+    router = APIRouter()
+
+    def _store() -> Any:
+        from mlwright.experiment import ExperimentStore
+
+        return ExperimentStore(state.experiments.log_uri)
+
+    @router.post("/outcome", tags=["experiments"], summary="Record experiment outcomes")
+    def outcome(body: dict[str, Any] | list[dict[str, Any]]) -> Response:
+        """Record outcomes of an experiment: a conversion, revenue, a label.
+
+        Body: ``{"experiment": "name", "request_id": "..." | "unit": "...", "metric":
+        "conversion", "value": 1}`` or a list of such objects (``experiment`` may be left out
+        when one experiment is running).
+        """
+        from mlwright.errors import MlwrightError
+
+        if getattr(state, "experiments", None) is None:
+            return _json(
+                {"error": "Experiments need the SQLite prediction log; this server has none."},
+                status=409,
+            )
+        items = body if isinstance(body, list) else [body]
+        if not items:
+            return _json({"error": "Send at least one outcome."}, status=422)
+        store = _store()
+        running = store.list(status="running")
+        counts: dict[str, int] = {}
+        try:
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for item in items:
+                name = item.get("experiment")
+                if name is None:
+                    if len(running) != 1:
+                        return _json(
+                            {
+                                "error": "Name the experiment: "
+                                f"{len(running)} experiments are running "
+                                f"({[e.name for e in running]})."
+                            },
+                            status=422,
+                        )
+                    name = running[0].name
+                groups.setdefault(str(name), []).append(item)
+            for name, group in groups.items():
+                experiment = store.get(name, missing_ok=True)
+                if experiment is None:
+                    return _json({"error": f"No experiment called {name!r}."}, status=404)
+                counts[name] = store.add_outcomes(experiment, group)
+        except MlwrightError as err:
+            return _json({"error": str(err)}, status=422)
+        return _json({"recorded": counts})
+
+    @router.get("/experiments", tags=["experiments"], summary="Experiments and their arms")
+    def experiments() -> Response:
+        """Running and stopped experiments, with arm errors seen by this server."""
+        if getattr(state, "experiments", None) is None:
+            return _json({"experiments": []})
+        errors = state.experiments.errors
+        listed = []
+        for experiment in _store().list():
+            item = experiment.to_dict()
+            item["arm_errors"] = {
+                arm.name: errors.get((experiment.name, arm.name), 0) for arm in experiment.arms
+            }
+            listed.append(item)
+        return _json({"experiments": listed})
+
+    return router
