@@ -186,3 +186,25 @@ def test_cli_plan_start_outcomes_analyze(tmp_path) -> None:
     )
     assert nometric.returncode == 2
     assert "no 'metric' column" in nometric.stderr + nometric.stdout
+
+
+def test_error_rate_guardrail_stops_a_failing_arm(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path / 'predictions.db'}"
+    experiment = _start(uri)
+    uri, outcomes = _log(tmp_path, experiment, 4000, {"champion": 0.10, "challenger": 0.16})
+    record_outcomes("exp1", outcomes, log=uri)
+    # The challenger failed on 120 requests, the champion on 5.
+    errors = [
+        {"request_id": f"e{i}", "arm": "challenger", "metric": "error", "value": 1}
+        for i in range(120)
+    ]
+    errors += [
+        {"request_id": f"f{i}", "arm": "champion", "metric": "error", "value": 1} for i in range(5)
+    ]
+    record_outcomes("exp1", errors, log=uri)
+    result = analyze("exp1", log=uri, record=False)
+    assert "error" not in result.tests
+    check = {g["name"]: g for g in result.guardrails["challenger"]}["error_rate"]
+    assert not check["ok"]
+    assert result.winner is None
+    assert result.decision == "stopped: challenger fails the guardrail(s) error_rate"

@@ -3,8 +3,8 @@
 The decision uses the always-valid sequential test (mSPRT) on the primary metric, so an
 experiment can be analysed every hour without inflating false positives; the fixed-horizon
 test (z-test or Welch) is reported beside it for the record. A winner is declared only when
-the sample ratio matches the weights (SRM) and the guardrails hold (latency and error rate of
-the treatment not significantly worse than the control's beyond a tolerance).
+the sample ratio matches the weights (SRM) and the guardrails hold (the treatment's p95 latency
+within a factor of the control's, its error rate not significantly higher).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from mlwright.experiment._store import Experiment, ExperimentStore
 
 #: The treatment's p95 latency may exceed the control's by this factor before it fails.
 LATENCY_TOLERANCE = 1.5
-#: Absolute error-rate increase tolerated before the error guardrail fails.
-ERROR_TOLERANCE = 0.01
 
 
 @dataclass
@@ -172,11 +170,18 @@ def analyze(
 
     # Outcome metrics per arm.
     rows = store.outcomes(experiment)
+    # Failed requests are recorded as outcomes of the metric "error" (the server does so when
+    # an arm raises); they feed the error-rate guardrail, not the tests.
+    errors: dict[str, int] = {}
+    for row in rows:
+        if row[3] == "error" and row[2] is not None and row[4]:
+            errors[row[2]] = errors.get(row[2], 0) + 1
+    rows = [row for row in rows if row[3] != "error"]
     metric_names = list(dict.fromkeys(r[3] for r in rows))
     unresolved = sum(1 for r in rows if r[2] is None)
     if unresolved:
         notes.append(f"{unresolved} outcomes name requests not found in the log; left out.")
-    primary = experiment.metric or next((m for m in metric_names if m != "error"), None)
+    primary = experiment.metric or next(iter(metric_names), None)
     if primary is None and any(arms[a]["labelled"] for a in arms):
         primary = "accuracy"
     tests: dict[str, dict[str, Any]] = {}
@@ -253,18 +258,21 @@ def analyze(
                     "detail": f"{new:.2f} ms vs {base:.2f} ms (limit x{LATENCY_TOLERANCE})",
                 }
             )
-        if "error" in streams:
-            result = tests["error"][arm].get("fixed")
-            if result is not None:
-                ok = result["lower"] is None or result["lower"] <= ERROR_TOLERANCE
-                checks.append(
-                    {
-                        "name": "error_rate",
-                        "ok": ok,
-                        "detail": f"difference {result['difference']:+.4f} "
-                        f"(interval lower bound {result['lower']}, tolerance {ERROR_TOLERANCE})",
-                    }
-                )
+        total = errors.get(control, 0) + arms[control]["requests"]
+        total_arm = errors.get(arm, 0) + arms[arm]["requests"]
+        if errors and total and total_arm:
+            result = proportion_test(
+                errors.get(control, 0), total, errors.get(arm, 0), total_arm, alpha=experiment.alpha
+            )
+            checks.append(
+                {
+                    "name": "error_rate",
+                    # A significantly higher error rate stops the arm.
+                    "ok": not (result.significant and result.difference > 0),
+                    "detail": f"{result.treatment:.4f} vs {result.control:.4f} "
+                    f"(difference interval [{result.lower:.4f}, {result.upper:.4f}])",
+                }
+            )
         guardrails[arm] = checks
 
     decision, winner = "no difference yet", None

@@ -165,6 +165,7 @@ class ExperimentRouting:
             # (the error-rate guardrail) and answer with the control so the caller is served.
             key = (experiment.name, routing.arm)
             self.errors[key] = self.errors.get(key, 0) + 1
+            self.state.executor.submit(self._record_error, experiment, routing.arm, request_id)
             logger.exception("arm %s of experiment %s failed", routing.arm, experiment.name)
             model = active.models.get(experiment.control, default)
             labels, probabilities = await self._run(model, check_records(model, records)[0], n_rows)
@@ -174,6 +175,17 @@ class ExperimentRouting:
             if shadow_model is not None:
                 self.state.executor.submit(self._shadow, shadow_model, shadow, records, request_id)
         return model, labels, probabilities, arm
+
+    def _record_error(self, experiment: Any, arm: str, request_id: str) -> None:
+        """Keep the failure as an ``error`` outcome (the analysis' error-rate guardrail)."""
+        from mlwright.experiment import ExperimentStore
+
+        try:
+            ExperimentStore(self.log_uri).add_outcomes(
+                experiment, [{"request_id": request_id, "arm": arm, "metric": "error", "value": 1}]
+            )
+        except Exception:
+            logger.exception("recording an arm error of %s failed", experiment.name)
 
     def _shadow(self, model: Any, arm: str, records: Any, request_id: str) -> None:
         from mlwright.serve._validate import check_records
