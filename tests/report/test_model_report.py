@@ -267,3 +267,31 @@ def test_train_writes_the_report_into_the_artifact(tmp_path):
     assert 'id="limitations"' in html
     _assert_self_contained(html)
     mlwright.load(output)  # the digests still verify
+
+
+@pytest.mark.bench_suite
+def test_multiclass_report_and_explanation(bench_dataset, tmp_path):
+    from mlwright.evaluate import contributions
+
+    vehicle = bench_dataset("vehicle")
+    model = mlwright.train(
+        vehicle["train"],
+        target=vehicle["target"],
+        models=["lightgbm"],
+        max_trials=2,
+        output=tmp_path / "vehicle",
+    )
+    paths = write_model_report(
+        model, tmp_path / "vehicle.html", data=vehicle["test"], n_resamples=100
+    )
+    html = paths["html"].read_text()
+    _assert_self_contained(html)
+    assert "log_loss (primary)" in html
+    assert 'alt="confusion matrix"' in html
+    assert 'alt="calibration curve"' in html
+    import pandas as pd
+
+    row = pd.read_csv(vehicle["test"]).drop(columns=[vehicle["target"]]).iloc[[0]]
+    explanation = contributions(model, row)
+    assert explanation["method"] == "treeshap"
+    assert explanation["explained"] == model.predict(row)[0]
