@@ -273,6 +273,10 @@ class TrainingTracking:
     Opened before training (so a crash or a kill is recorded), it logs the saved model, and
     after the run has finished registers it under ``--register NAME`` and prints where to
     browse it.
+
+    Importing MLflow and opening its store costs seconds, so it happens in a background thread
+    while the data is read and the search runs; only the cheap checks (the model name, an HTTP
+    server's health) run before training, so mistakes still fail at once.
     """
 
     def __init__(
@@ -292,37 +296,75 @@ class TrainingTracking:
                 "to register the model."
             )
         self.register_name = register
-        self.run = None
+        self.run: Any = None
+        self._thread: Any = None
+        self._error: BaseException | None = None
         if not track:
             return
-        from mlwright.registry import check_model_name, start_training_run
+        import threading
+
+        from mlwright.registry import check_model_name
+        from mlwright.registry._store import check_reachable
 
         if register:
             # A bad name fails now, not after the training it was meant to register.
             check_model_name(register)
-        self.run = start_training_run(data=data, settings=settings, tracking_uri=tracking_uri)
+        check_reachable(tracking_uri)
+        self._thread = threading.Thread(
+            target=self._start,
+            args=(data, settings, tracking_uri),
+            name="mlwright-tracking",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _start(self, data: str, settings: dict[str, Any], tracking_uri: str | None) -> None:
+        try:
+            from mlwright.registry import start_training_run
+
+            self.run = start_training_run(data=data, settings=settings, tracking_uri=tracking_uri)
+        except BaseException as err:  # re-raised in the main thread by _wait
+            self._error = err
+
+    def _wait(self) -> Any:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self.run
 
     def __enter__(self) -> TrainingTracking:
         return self
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
-        if self.run is not None:
-            self.run.__exit__(kind, error, traceback)
+        if error is not None:
+            # The training's own error is the one to report, even if the store failed too.
+            try:
+                self._wait()
+            except Exception:
+                return
+        run = self._wait()
+        if run is not None:
+            run.__exit__(kind, error, traceback)
 
     def log_model(self, model: Any, data: Any) -> None:
         """Log the saved model and its lineage into the run."""
-        if self.run is not None:
-            self.run.log_model(model, data=data)
+        run = self._wait()
+        if run is not None:
+            run.log_model(model, data=data)
 
     def finish(self, out: Any, *, hint: bool = True) -> None:
         """Register (with ``--register``) and print the run and version (and, with ``hint``,
         how to promote it)."""
-        if self.run is None:
+        run = self._wait()
+        if run is None:
             return
-        out.print(f"MLflow run {self.run.run_id} (model: {self.run.model_reference})")
-        out.print(f"Browse it: {self.run.url}")
+        out.print(f"MLflow run {run.run_id} (model: {run.model_reference})")
+        out.print(f"Browse it: {run.url}")
         if self.register_name:
-            version = self.run.register(self.register_name)
+            version = run.register(self.register_name)
             advice = f" (promote it with `mlwright models promote {version.name} "
             advice += f"{version.version}`)"
             out.print(f"Registered {version.reference}{advice if hint else ''}")

@@ -284,6 +284,37 @@ def _creation_lock(database: Path | None, uri: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def check_reachable(tracking_uri: str | None = None) -> str:
+    """The cheap part of :func:`open_store`: without importing MLflow, check that an HTTP server
+    answers its health check and that a SQLite store's folder can be created.
+
+    Returns
+    -------
+    str
+        The resolved URI.
+
+    Raises
+    ------
+    RegistryError
+        Naming the URI and the fix.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    configure_http()
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    database = sqlite_path(uri)
+    if database is not None:
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RegistryError(
+                f"Cannot create the folder '{database.parent}' for the MLflow store {uri} "
+                f"({err}). Set MLWRIGHT_HOME to a writable folder, or point --tracking-uri "
+                "elsewhere."
+            ) from err
+    return uri
+
+
 def _prepare_sqlite(database: Path, uri: str) -> None:
     try:
         database.parent.mkdir(parents=True, exist_ok=True)
