@@ -374,39 +374,37 @@ def read_log(
         actual = "NULL"
         if labelled_only and not has_feedback:
             return _assemble(_empty_meta(), [], columns, True)
-        source = "predictions p"
         if with_feedback and has_feedback:
-            # The newest outcome per (request, row). Both forms look rows up through the
-            # (request_id, row) indexes, never by scanning one table per row of the other.
-            if labelled_only:
-                source = (
-                    '(SELECT request_id, "row", MAX(id) AS feedback_id FROM feedback '
-                    'GROUP BY request_id, "row") g '
-                    'JOIN predictions p ON p.request_id = g.request_id AND p."row" = g."row" '
-                    "JOIN feedback f ON f.id = g.feedback_id"
-                )
-                actual = "f.actual"
-            else:
-                actual = (
-                    "(SELECT f.actual FROM feedback f WHERE f.request_id = p.request_id "
-                    'AND f."row" = p."row" ORDER BY f.id DESC LIMIT 1)'
-                )
-        order = "ORDER BY p.id DESC LIMIT ?" if limit is not None else "ORDER BY p.id"
+            # The newest outcome of each row, looked up through the (request_id, row) index.
+            actual = (
+                "(SELECT f.actual FROM feedback f WHERE f.request_id = p.request_id "
+                'AND f."row" = p."row" ORDER BY f.id DESC LIMIT 1)'
+            )
+        # Choose the ids first (cheap: integers), then build the text of those rows only:
+        # SQLite would otherwise build it for every matching row before sorting and limiting.
+        chosen = "predictions p"
+        if labelled_only:
+            chosen = (
+                '(SELECT DISTINCT request_id, "row" FROM feedback) g '
+                'JOIN predictions p ON p.request_id = g.request_id AND p."row" = g."row"'
+            )
+        if limit is not None or labelled_only:
+            tail = " ORDER BY p.id DESC LIMIT ?" if limit is not None else ""
+            where = f"WHERE p.id IN (SELECT p.id FROM {chosen} {where}{tail})"
+        order = "ORDER BY p.id"
         if limit is not None:
             parameters.append(int(limit))
         sql = (
             f'SELECT p.request_id, p."row", p.timestamp, p.model, p.version, p.arm, '
             f"p.latency_ms, '{{\"f\":' || p.features || ',\"p\":' || p.prediction || "
             f"',\"q\":' || COALESCE(p.probabilities, 'null') || ',\"a\":' || "
-            f"COALESCE({actual}, 'null') || '}}' FROM {source} {where} {order}"
+            f"COALESCE({actual}, 'null') || '}}' FROM predictions p {where} {order}"
         )
         rows = connection.execute(sql, parameters).fetchall()
     except sqlite3.Error as err:
         raise ConfigError(f"Cannot read the prediction log '{path}' ({err}).") from err
     finally:
         connection.close()
-    if limit is not None:
-        rows.reverse()
     meta = pd.DataFrame([row[:7] for row in rows], columns=_META_COLUMNS)
     documents = [row[7] for row in rows]
     return _assemble(meta, documents, columns, with_feedback)

@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import sqlite3
+import threading
 import time
 from importlib import resources
 from typing import Any
@@ -65,25 +66,85 @@ def _sqlite_path(uri: str) -> str | None:
     return str(path) if scheme == "sqlite" and path.is_file() else None
 
 
-def _series(path: str, model: str, since: float, until: float) -> dict[str, Any]:
-    """Traffic, latency and prediction distribution per time bucket, in one grouped scan."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        # Buckets span the logged period, not the whole requested one (a young log still
-        # gets a curve); MIN on the (model, timestamp) index costs nothing.
-        first = connection.execute(
-            "SELECT MIN(timestamp) FROM predictions WHERE model = ? AND timestamp >= ?",
-            (model, since),
-        ).fetchone()[0]
-        since = float(first) if first is not None else since
-        span = max(until - since, 1.0)
-        bucket = max(0.001, span / MAX_POINTS)
+class _Aggregates:
+    """Per-second traffic, latency and prediction counts of one model, kept up to date.
+
+    Each refresh aggregates only the rows logged since the previous one (``id`` greater than
+    the last seen: a range of the primary key, not a scan), grouped by second in SQL. The first
+    refresh after start reads the whole log once; later ones cost what was added.
+    """
+
+    def __init__(self, path: str, model: str) -> None:
+        self.path = path
+        self.model = model
+        self.last_id = 0
+        self.seconds: dict[int, list[Any]] = {}  # second -> [count, latency sum, max, classes]
+        self.lock = threading.Lock()
+
+    def update(self, connection: sqlite3.Connection) -> None:
+        top = connection.execute("SELECT MAX(id) FROM predictions").fetchone()[0] or 0
+        if top <= self.last_id:
+            return
         rows = connection.execute(
-            "SELECT CAST((timestamp - ?) / ? AS INTEGER) AS b, prediction, COUNT(*), "
-            "SUM(latency_ms), MAX(latency_ms) FROM predictions "
-            "WHERE model = ? AND timestamp >= ? GROUP BY b, prediction",
-            (since, bucket, model, since),
+            "SELECT CAST(timestamp AS INTEGER) AS s, prediction, COUNT(*), SUM(latency_ms), "
+            "MAX(latency_ms) FROM predictions WHERE id > ? AND id <= ? AND model = ? "
+            "GROUP BY s, prediction",
+            (self.last_id, top, self.model),
         ).fetchall()
+        for second, prediction, count, latency_sum, latency_max in rows:
+            slot = self.seconds.get(second)
+            if slot is None:
+                slot = self.seconds[second] = [0, 0.0, 0.0, {}]
+            slot[0] += count
+            slot[1] += latency_sum or 0.0
+            slot[2] = max(slot[2], latency_max or 0.0)
+            label = str(json.loads(prediction)) if prediction is not None else "null"
+            slot[3][label] = slot[3].get(label, 0) + count
+        self.last_id = top
+
+    def series(self, since: float, until: float) -> dict[str, Any]:
+        """At most :data:`MAX_POINTS` buckets spanning the logged part of ``[since, until]``."""
+        kept = sorted(second for second in self.seconds if second >= math.floor(since))
+        start = float(kept[0]) if kept else since
+        bucket = max(1.0, math.ceil(max(until - start, 1.0) / MAX_POINTS))
+        buckets: dict[int, list[Any]] = {}
+        totals: dict[str, int] = {}
+        for second in kept:
+            count, latency_sum, latency_max, classes = self.seconds[second]
+            index = int((second - start) // bucket)
+            slot = buckets.get(index)
+            if slot is None:
+                slot = buckets[index] = [0, 0.0, 0.0, {}]
+            slot[0] += count
+            slot[1] += latency_sum
+            slot[2] = max(slot[2], latency_max)
+            for label, value in classes.items():
+                slot[3][label] = slot[3].get(label, 0) + value
+                totals[label] = totals.get(label, 0) + value
+        # Regression outputs are numbers: keep the busiest values only for the distribution.
+        top = [label for label, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:8]]
+        ordered = sorted(buckets.items())
+        return {
+            "bucket_seconds": bucket,
+            "time": [start + index * bucket for index, _ in ordered],
+            "count": [slot[0] for _, slot in ordered],
+            "latency_ms_mean": [slot[1] / slot[0] for _, slot in ordered],
+            "latency_ms_max": [slot[2] for _, slot in ordered],
+            "classes": top,
+            "class_counts": {
+                label: [slot[3].get(label, 0) for _, slot in ordered] for label in top
+            },
+            "total": sum(totals.values()),
+        }
+
+
+def _series(aggregates: _Aggregates, since: float, until: float) -> dict[str, Any]:
+    """Traffic, latency and prediction distribution per time bucket, plus labelled rows."""
+    connection = sqlite3.connect(f"file:{aggregates.path}?mode=ro", uri=True, timeout=10)
+    try:
+        with aggregates.lock:
+            aggregates.update(connection)
+            result = aggregates.series(since, until)
         has_feedback = connection.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='feedback'"
         ).fetchone()
@@ -93,44 +154,19 @@ def _series(path: str, model: str, since: float, until: float) -> dict[str, Any]
                 'SELECT COUNT(*) FROM (SELECT DISTINCT f.request_id, f."row" FROM feedback f '
                 'JOIN predictions p ON p.request_id = f.request_id AND p."row" = f."row" '
                 "WHERE p.model = ?)",
-                (model,),
+                (aggregates.model,),
             ).fetchone()[0]
     finally:
         connection.close()
-    buckets: dict[int, dict[str, Any]] = {}
-    totals: dict[str, int] = {}
-    for index, prediction, count, latency_sum, latency_max in rows:
-        slot = buckets.setdefault(
-            index, {"count": 0, "latency_sum": 0.0, "latency_max": 0.0, "classes": {}}
-        )
-        slot["count"] += count
-        slot["latency_sum"] += latency_sum or 0.0
-        slot["latency_max"] = max(slot["latency_max"], latency_max or 0.0)
-        label = str(json.loads(prediction)) if prediction is not None else "null"
-        slot["classes"][label] = slot["classes"].get(label, 0) + count
-        totals[label] = totals.get(label, 0) + count
-    # Regression outputs are numbers: keep the busiest values only for the distribution.
-    top = [label for label, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:8]]
-    ordered = sorted(buckets.items())
-    return {
-        "bucket_seconds": bucket,
-        "time": [since + index * bucket for index, _ in ordered],
-        "count": [slot["count"] for _, slot in ordered],
-        "latency_ms_mean": [slot["latency_sum"] / slot["count"] for _, slot in ordered],
-        "latency_ms_max": [slot["latency_max"] for _, slot in ordered],
-        "classes": top,
-        "class_counts": {
-            label: [slot["classes"].get(label, 0) for _, slot in ordered] for label in top
-        },
-        "total": sum(totals.values()),
-        "labelled": int(labelled),
-    }
+    result["labelled"] = int(labelled)
+    return result
 
 
 def build_monitoring_router(state: Any) -> APIRouter:
     """The monitoring routes of a server (``state`` is its ``ServerState``)."""
     router = APIRouter()
     cache: dict[str, tuple[float, Any]] = {}
+    aggregates: dict[tuple[str, str], _Aggregates] = {}
 
     def log_uri() -> str | None:
         if state.log is None:
@@ -258,7 +294,10 @@ def build_monitoring_router(state: Any) -> APIRouter:
                 )
                 models.append(entry)
                 continue
-            entry["series"] = _series(path, served.name, since, now)
+            key = (path, served.name)
+            if key not in aggregates:
+                aggregates[key] = _Aggregates(path, served.name)
+            entry["series"] = _series(aggregates[key], since, now)
             entry.update(_model_health(served, uri))
             models.append(entry)
         return _clean({"generated": now, "hours": hours, "models": models, "requests": _requests()})
