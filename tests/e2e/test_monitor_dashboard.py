@@ -148,7 +148,7 @@ def test_dashboard_renders_in_headless_chromium(bench_dataset, tmp_path):
         assert f'data-model="{name}"' in html
         assert html.count("<polyline") >= 3  # traffic, latency, prediction shares
         assert "Drift of the newest" in html
-        assert "<span id=\"status\">cannot load" not in html
+        assert '<span id="status">cannot load' not in html
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shot = _chromium_run(
