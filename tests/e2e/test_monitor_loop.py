@@ -196,6 +196,50 @@ def test_serve_log_drift_feedback_alert_and_dashboard(champion, adult, tmp_path,
         assert entry["series"]["labelled"] > 0
         assert entry["drift"]["n_rows"] == 5000
         assert entry["performance"]["windows"]
+
+        # The same from the command line: batch labels, then the monitor of the model.
+        labels_csv = tmp_path / "labels.csv"
+        pd.DataFrame({"request_id": [keys[0][0]], "row": [keys[0][1]], "actual": ["<=50K"]}).to_csv(
+            labels_csv, index=False
+        )
+        stored = subprocess.run(
+            [sys.executable, "-m", "mlwright", "feedback", log_uri, str(labels_csv), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert stored.returncode == 0, stored.stderr
+        assert json.loads(stored.stdout)["stored"] == 1
+        report = tmp_path / "drift.html"
+        command = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlwright",
+                "monitor",
+                str(champion.path),
+                "--log",
+                log_uri,
+                "--name",
+                "adult",
+                "--window",
+                "1000rows",
+                "--json",
+                "--output",
+                str(report),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert command.returncode == 0, command.stderr
+        document = json.loads(command.stdout)
+        assert document["n_rows"] == 8000
+        assert document["performance"]["n_below"] >= 1
+        assert "metric_drop" in {alert["type"] for alert in document["alerts"]}
+        assert "Live performance" in report.read_text()
     finally:
         client.close()
         app.state.server.close()
