@@ -240,6 +240,40 @@ def test_serve_log_drift_feedback_alert_and_dashboard(champion, adult, tmp_path,
         assert document["performance"]["n_below"] >= 1
         assert "metric_drop" in {alert["type"] for alert in document["alerts"]}
         assert "Live performance" in report.read_text()
+
+        # Drift past the (lowered) dataset threshold chains a retraining from the log.
+        rules = tmp_path / "alerts.yaml"
+        rules.write_text(
+            "rules:\n  - type: drift_share\n    threshold: 0.2\ndrift:\n  drift_share: 0.2\n"
+        )
+        chained = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlwright",
+                "monitor",
+                str(champion.path),
+                "--log",
+                log_uri,
+                "--name",
+                "adult",
+                "--alerts",
+                str(rules),
+                "--retrain-on-drift",
+                "--promote",
+                "never",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert chained.returncode == 0, chained.stderr
+        retrained = json.loads(chained.stdout)["retrain"]
+        assert retrained["decision"] == "kept champion"
+        assert retrained["comparison"]["verdict"] == "better"  # the world changed
+        assert retrained["n_holdout"] == pytest.approx(0.3 * 4001, abs=2)
     finally:
         client.close()
         app.state.server.close()
