@@ -103,19 +103,46 @@ def test_check_json_with_errors_also_exits_3(leaky_csv):
     assert findings[0]["kind"] == "target_leakage"
 
 
+# Small training bounds keep the run's train stage quick; the stores go to the test's folder.
+TRAIN_BOUNDS = ("--time-limit", "20", "--models", "lightgbm", "--max-trials", "2")
+
+
 def test_run_on_the_bundled_example_finishes(tmp_path):
-    result = run_cli("run", CREDIT, "--target", "class", "--output", tmp_path / "run")
+    result = run_cli(
+        "run",
+        CREDIT,
+        "--target",
+        "class",
+        "--output",
+        tmp_path / "run",
+        *TRAIN_BOUNDS,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
-    for stage in ("read", "profile", "check", "write"):
+    for stage in ("read", "profile", "check", "write", "train and register"):
         assert f": {stage}" in result.stdout
     assert "profile.html" in result.stdout
     assert (tmp_path / "run" / "profile.html").is_file()
     checks = json.loads((tmp_path / "run" / "checks.json").read_text())
     assert all(f["severity"] != "error" for f in checks)
+    # Trained, registered as the dataset's champion, documented, and browsable in MLflow.
+    assert (tmp_path / "run" / "model" / "MANIFEST").is_file()
+    assert "models:/credit-g@champion -> version 1" in " ".join(result.stdout.split())
+    assert "mlflow ui --backend-store-uri" in " ".join(result.stdout.split())
+    assert (tmp_path / ".mlwright" / "mlflow.db").is_file()
 
 
 def test_run_reports_check_errors_but_finishes(leaky_csv, tmp_path):
-    result = run_cli("run", leaky_csv, "--target", "label", "--output", tmp_path / "run")
+    result = run_cli(
+        "run",
+        leaky_csv,
+        "--target",
+        "label",
+        "--output",
+        tmp_path / "run",
+        *TRAIN_BOUNDS,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "target_leakage" in result.stdout
     assert "carries on" in result.stdout

@@ -258,6 +258,10 @@ class RunState:
     findings: list[Any] = field(default_factory=list)
     artifacts: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Bounds of the training stage (None: train's defaults, a 60 s budget).
+    time_limit: float | None = None
+    max_trials: int | None = None
+    models: list[str] | None = None
 
 
 def _stage_read(state: RunState) -> None:
@@ -313,12 +317,20 @@ def _stage_write(state: RunState) -> None:
     )
 
 
-#: The stages of the main job, in order (training, registry and report stages join later).
+def _stage_train_and_register(state: RunState) -> None:
+    # The stage lives with the registry commands, which own MLflow tracking and registration.
+    from mlwright.cli._registry_commands import run_stage_train_and_register
+
+    run_stage_train_and_register(state)
+
+
+#: The stages of the main job, in order.
 RUN_STAGES: list[tuple[str, Callable[[RunState], None]]] = [
     ("read", _stage_read),
     ("profile", _stage_profile),
     ("check", _stage_check),
     ("write", _stage_write),
+    ("train and register", _stage_train_and_register),
 ]
 
 
@@ -333,12 +345,29 @@ def run(
         help="Folder for everything the run produces [default: mlwright-output/<data name>].",
     ),
     query: str | None = typer.Option(None, "--query", "-q", help="SQL query for SQL sources."),
+    time_limit: float = typer.Option(
+        60.0, "--time-limit", help="Seconds for the training stage (the whole train command)."
+    ),
+    max_trials: int | None = typer.Option(
+        None, "--max-trials", help="At most this many model configurations (deterministic)."
+    ),
+    models: str | None = typer.Option(
+        None, "--models", help="Comma-separated model families, e.g. lightgbm,catboost."
+    ),
 ) -> None:
-    """Run the main job on DATA: profile and check it (training and the rest join later).
+    """Run the main job on DATA: profile, check, train, register and document a model.
 
     Check findings are reported, not fatal: the run finishes (exit 0) and tells you where the
-    profile page is. Use `mlwright check` to gate on errors.
+    profile page, the model report and the MLflow run are. Use `mlwright check` to gate on
+    errors.
     """
+    if time_limit <= 0:
+        from mlwright.errors import ConfigError
+
+        raise ConfigError(
+            f"--time-limit must be a positive number of seconds, got {time_limit:g}. "
+            "Try --time-limit 60."
+        )
     console = _console()
     state = RunState(
         data=data,
@@ -346,6 +375,9 @@ def run(
         output=output or _default_output(data),
         query=query,
         console=console,
+        time_limit=time_limit,
+        max_trials=max_trials,
+        models=[name.strip() for name in models.split(",") if name.strip()] if models else None,
     )
     try:
         for index, (name, stage) in enumerate(RUN_STAGES, start=1):
@@ -362,4 +394,8 @@ def run(
     if "profile.html" in state.artifacts:
         console.print(
             f"Open the profile page: {state.artifacts['profile.html'].resolve().as_uri()}"
+        )
+    if "report.html" in state.artifacts:
+        console.print(
+            f"Open the model report: {Path(state.artifacts['report.html']).resolve().as_uri()}"
         )
