@@ -146,7 +146,10 @@ def test_dashboard_renders_in_headless_chromium(bench_dataset, tmp_path):
         html = dom.stdout
         assert 'data-loaded="true"' in html
         assert f'data-model="{name}"' in html
-        assert html.count("<polyline") >= 3  # traffic, latency, prediction shares
+        # Traffic, latency (2), prediction shares (2) and live metrics drawn: lines, or single
+        # points when the whole stream was logged within one second.
+        assert html.count("<polyline") + html.count("<circle") >= 6
+        assert html.count("<polygon") >= 1  # the live metric's confidence band
         assert "Drift of the newest" in html
         assert '<span id="status">cannot load' not in html
 
