@@ -30,3 +30,31 @@ def test_cost_budget_limits_members():
     metric = get_metric("rmse", "regression")
     weights, _ = select_ensemble(predictions, y, metric, costs=[(1.0, 1.0)] * 4, budget=(2.0, 2.0))
     assert len(weights) <= 2
+
+
+def test_paired_fold_losses_keep_a_consistently_better_costly_model():
+    """A cheap model worse on every fold is not 'within noise' of the best, however large the
+    spread between folds: the comparison is paired."""
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=1000)
+    accurate = y + rng.normal(scale=0.5, size=y.size)
+    cheap = y + rng.normal(scale=0.6, size=y.size)
+    metric = get_metric("rmse", "regression")
+    # Folds differ a lot (0.4 to 0.8) but the cheap model is 0.05 worse on each one.
+    folds_accurate = [0.4, 0.5, 0.6, 0.7, 0.8]
+    folds_cheap = [value + 0.05 for value in folds_accurate]
+    costs = [(1.0, 30.0), (1.0, 5.0)]
+    unpaired, _ = select_ensemble(
+        [accurate, cheap], y, metric, costs=costs, budget=(2.5, 12.0), tolerance=0.2
+    )
+    paired, _ = select_ensemble(
+        [accurate, cheap],
+        y,
+        metric,
+        costs=costs,
+        budget=(2.5, 12.0),
+        tolerance=0.2,
+        fold_losses=[folds_accurate, folds_cheap],
+    )
+    assert unpaired == {1: 1.0}  # the unpaired spread calls the cheap model as good
+    assert 0 in paired and paired[0] > 0.5

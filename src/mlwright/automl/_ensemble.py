@@ -21,6 +21,7 @@ def select_ensemble(
     budget: tuple[float, float] | None = None,
     max_rounds: int = 50,
     tolerance: float = 0.0,
+    fold_losses: Sequence[Sequence[float]] | None = None,
 ) -> tuple[dict[int, float], float]:
     """Choose weights for out-of-fold predictions that optimise ``metric``.
 
@@ -41,6 +42,12 @@ def select_ensemble(
         Number of greedy additions (with replacement).
     tolerance
         Loss difference treated as noise when trading accuracy for prediction cost.
+    fold_losses
+        Per candidate, its loss on each validation fold (the same folds for all). When given,
+        the noise allowed between the cheap and the best candidate is the standard error of
+        their paired per-fold difference, at most ``tolerance``: models scored on the same
+        rows differ far more precisely than either fold spread suggests, so an unpaired
+        spread would trade away real accuracy for speed.
 
     Returns
     -------
@@ -57,7 +64,12 @@ def select_ensemble(
         cheap = min(affordable, key=lambda i: losses[i]) if affordable else None
         # Prefer the best affordable model when it is as good within the noise of the
         # validation; otherwise accuracy wins and the budget stretches to what it costs.
-        if cheap is not None and losses[cheap] <= losses[best_single] + tolerance:
+        allowed = tolerance
+        if cheap is not None and fold_losses is not None:
+            allowed = min(
+                tolerance, _paired_standard_error(fold_losses[cheap], fold_losses[best_single])
+            )
+        if cheap is not None and losses[cheap] <= losses[best_single] + allowed:
             best_single = cheap
         limit = np.maximum(limit, 2 * np.asarray(costs[best_single], dtype=float))
     if n == 1:
@@ -91,3 +103,11 @@ def select_ensemble(
     weights = {int(i): float(c) / best_counts.sum() for i, c in enumerate(best_counts) if c > 0}
     blended = sum(predictions[i] * w for i, w in weights.items())
     return weights, metric.score_encoded(y, blended)
+
+
+def _paired_standard_error(a: Sequence[float], b: Sequence[float]) -> float:
+    """Standard error of the mean per-fold difference between two candidates."""
+    difference = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if difference.size < 2:
+        return 0.0
+    return float(np.std(difference, ddof=1) / np.sqrt(difference.size))

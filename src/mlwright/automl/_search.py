@@ -601,11 +601,13 @@ def _search(
             costs=[(r.latency_ms, r.us_per_row) for r in ranked],
             budget=cost_budget,
             max_rounds=40 if n_rows < 20000 else 25,
-            # One standard error of the best model's fold scores (at least 0.2% of it).
+            # At most one standard error of the best model's fold scores; between two models
+            # the paired per-fold difference decides what counts as noise.
             tolerance=max(
                 float(np.std(ranked[0].fold_scores)) / math.sqrt(len(folds)),
                 0.002 * abs(ranked[0].score),
             ),
+            fold_losses=[[chosen.loss(s) for s in r.fold_scores] for r in ranked],
         )
         members = [(ranked[i], w) for i, w in weights.items()]
         blended = sum(ranked[i].oof * w for i, w in weights.items())

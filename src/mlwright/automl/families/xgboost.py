@@ -114,4 +114,4 @@ def suggest(trial: Any, task: str, n_rows: int) -> dict[str, Any]:
 def cost(iterations: int, params: dict[str, Any], n_outputs: int, n_rows: int):
     """Estimated prediction cost: (single-row milliseconds, batch microseconds per row)."""
     trees = iterations * n_outputs
-    return 0.5 + 0.0003 * trees, 1.0 + 0.045 * trees * params.get("max_depth", 6) / 6
+    return 0.5 + 0.0003 * trees, 1.0 + 0.02 * trees * params.get("max_depth", 6) / 6
