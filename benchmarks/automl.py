@@ -11,8 +11,12 @@ For each dataset, mlwright runs as a user runs it: ``mlwright train train.csv --
 runs in its own subprocess on the same files. Scores use the suite's metric with scikit-learn
 (ROC AUC with the second label in string order as positive; log loss clipped at 1e-15 and
 renormalised; RMSE). Prediction speed of the mlwright model (batch rows/s, single-row p50) is
-measured on the test set with ``mlwright.load``. The AutoGluon column is copied from the suite's
-ANCHORS.md (an anchor, not re-measured). Results are printed, written as JSON, and appended to
+measured on the test set with ``mlwright.load``. AutoGluon (default preset, ``num_cpus=2``) runs
+side by side too when ``--autogluon-python`` names an interpreter that has ``autogluon.tabular``
+(it pins library versions that conflict with mlwright's, so it lives in its own virtual
+environment: ``python3.11 -m venv agvenv && agvenv/bin/pip install 'autogluon.tabular[lightgbm,
+catboost,xgboost]==1.6.*'``); otherwise its column is copied from the suite's ANCHORS.md (an
+anchor, not re-measured). Results are printed, written as JSON, and appended to
 benchmarks/RESULTS.md as a markdown table.
 """
 
@@ -54,6 +58,27 @@ if task == "regression":
 else:
     proba = automl.predict_proba(Xt)
     result = {"classes": [str(c) for c in automl.classes_], "proba": proba.tolist()}
+json.dump(result, open(out, "w"))
+"""
+
+AUTOGLUON_SCRIPT = r"""
+import json, sys, tempfile
+import pandas as pd
+train_path, test_path, target, task, metric, budget, out = sys.argv[1:8]
+from autogluon.tabular import TabularPredictor
+train = pd.read_csv(train_path)
+test = pd.read_csv(test_path)
+names = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "root_mean_squared_error"}
+with tempfile.TemporaryDirectory() as path:
+    predictor = TabularPredictor(
+        label=target, eval_metric=names[metric], problem_type=task, path=path, verbosity=0
+    ).fit(train, time_limit=float(budget), num_cpus=2)
+    Xt = test.drop(columns=[target])
+    if task == "regression":
+        result = {"prediction": [float(v) for v in predictor.predict(Xt)]}
+    else:
+        proba = predictor.predict_proba(Xt)
+        result = {"classes": [str(c) for c in proba.columns], "proba": proba.to_numpy().tolist()}
 json.dump(result, open(out, "w"))
 """
 
@@ -203,11 +228,20 @@ def run_mlwright(entry: dict, budget: float, work: Path) -> dict:
 
 
 def run_flaml(entry: dict, budget: float, work: Path) -> dict:
-    out = work / f"flaml-{entry['name']}.json"
+    return run_script("flaml", PYTHON, FLAML_SCRIPT, entry, budget, work)
+
+
+def run_autogluon(entry: dict, budget: float, work: Path, python: str) -> dict:
+    return run_script("autogluon", python, AUTOGLUON_SCRIPT, entry, budget, work)
+
+
+def run_script(system: str, python: str, script: str, entry: dict, budget: float, work: Path):
+    """Fit and predict with another system's Python API in its own process; score its output."""
+    out = work / f"{system}-{entry['name']}.json"
     command = [
-        PYTHON,
+        python,
         "-c",
-        FLAML_SCRIPT,
+        script,
         str(entry["train"]),
         str(entry["test"]),
         entry["target"],
@@ -257,61 +291,76 @@ def _better(a, b, greater: bool) -> int:
 
 
 def table(records: list[dict], anchors: dict[str, float], budget: float) -> str:
-    systems = ["mlwright", "flaml"]
-    rows = []
-    head = (
+    measured_ag = any(record.get("autogluon") for record in records)
+    ag_title = "AutoGluon 1.6 default" if measured_ag else "AutoGluon 1.6 default (anchor)"
+    rows = [
         "| dataset | metric | mlwright | wall s | peak RSS MB | FLAML 2.7 | wall s | "
-        "AutoGluon 1.6 default (anchor, not re-measured) | vs FLAML | vs AutoGluon |"
-    )
-    rows.append(head)
-    rows.append("|" + " --- |" * 10)
+        f"{ag_title} | wall s | vs FLAML | vs AutoGluon |",
+        "|" + " --- |" * 11,
+    ]
     tally = {"flaml": [0, 0, 0], "autogluon": [0, 0, 0]}
-    ranks = {"mlwright": [], "flaml": []}
+    ranks: dict[str, list[float]] = {"mlwright": [], "flaml": [], "autogluon": []}
+    words = {1: "win", 0: "tie", -1: "loss", None: "-"}
+
+    def show(r):
+        if not r:
+            return "not run"
+        return f"{r['score']:.4f}" if "score" in r else f"failed ({r.get('status')})"
+
     for record in records:
         greater = record["metric"] == "roc_auc"
         ours = record.get("mlwright", {})
-        theirs = record.get("flaml", {})
+        flaml = record.get("flaml", {})
+        ag = record.get("autogluon", {})
         anchor = anchors.get(record["name"])
-
-        def show(r):
-            if not r:
-                return "not run"
-            return f"{r['score']:.4f}" if "score" in r else f"failed ({r.get('status')})"
-
-        versus_flaml = _better(ours.get("score"), theirs.get("score"), greater) if theirs else None
-        versus_ag = _better(ours.get("score"), anchor, greater) if anchor is not None else None
+        ag_score = ag.get("score") if ag else anchor
+        versus_flaml = _better(ours.get("score"), flaml.get("score"), greater) if flaml else None
+        versus_ag = (
+            _better(ours.get("score"), ag_score, greater) if ag or anchor is not None else None
+        )
         for key, outcome in (("flaml", versus_flaml), ("autogluon", versus_ag)):
             if outcome is not None:
                 tally[key][{1: 0, 0: 1, -1: 2}[outcome]] += 1
-        if theirs:
-            if versus_flaml == 1:
-                ranks["mlwright"].append(1)
-                ranks["flaml"].append(2)
-            elif versus_flaml == -1:
-                ranks["mlwright"].append(2)
-                ranks["flaml"].append(1)
-            else:
-                ranks["mlwright"].append(1.5)
-                ranks["flaml"].append(1.5)
-        words = {1: "win", 0: "tie", -1: "loss", None: "-"}
+        # Rank among the systems measured in this run (a failure ranks last).
+        present = [name for name in ("mlwright", "flaml", "autogluon") if record.get(name)]
+        if len(present) > 1:
+            for name in present:
+                mine = record[name].get("score")
+                beaten_by = sum(
+                    _better(record[o].get("score"), mine, greater) == 1
+                    for o in present
+                    if o != name
+                )
+                tied = sum(
+                    _better(record[o].get("score"), mine, greater) == 0
+                    for o in present
+                    if o != name
+                )
+                ranks[name].append(1 + beaten_by + 0.5 * tied)
+        ag_cell = show(ag) if ag else (f"{anchor}" if anchor is not None else "-")
         rows.append(
             f"| {record['name']} | {record['metric']} | {show(ours)} | "
             f"{ours.get('wall', float('nan')):.1f} | {ours.get('peak_rss_mb') or 0:.0f} | "
-            f"{show(theirs)} | {theirs.get('wall', float('nan')):.1f} | "
-            f"{anchor if anchor is not None else '-'} | {words[versus_flaml]} | "
-            f"{words[versus_ag]} |"
+            f"{show(flaml)} | {flaml.get('wall', float('nan')):.1f} | {ag_cell} | "
+            f"{ag.get('wall', float('nan')):.1f} | {words[versus_flaml]} | {words[versus_ag]} |"
         )
     lines = ["\n".join(rows), ""]
     lines.append(
         f"mlwright vs FLAML (same run): {tally['flaml'][0]} wins, {tally['flaml'][1]} ties, "
-        f"{tally['flaml'][2]} losses; mean rank mlwright "
-        f"{np.mean(ranks['mlwright']) if ranks['mlwright'] else float('nan'):.2f}, FLAML "
-        f"{np.mean(ranks['flaml']) if ranks['flaml'] else float('nan'):.2f} (ties count 1.5)."
+        f"{tally['flaml'][2]} losses."
     )
+    source = "same run" if measured_ag else "anchor from ANCHORS.md, another day"
     lines.append(
-        f"mlwright vs AutoGluon anchor: {tally['autogluon'][0]} better, {tally['autogluon'][1]} "
-        f"equal, {tally['autogluon'][2]} worse (anchor from ANCHORS.md, another day)."
+        f"mlwright vs AutoGluon ({source}): {tally['autogluon'][0]} better, "
+        f"{tally['autogluon'][1]} equal, {tally['autogluon'][2]} worse."
     )
+    ranked = {name: np.mean(values) for name, values in ranks.items() if values}
+    if ranked:
+        lines.append(
+            "Mean rank among the systems measured in this run (ties count half): "
+            + ", ".join(f"{name} {value:.2f}" for name, value in ranked.items())
+            + "."
+        )
     searched = [
         f"{r['name']} {r['mlwright']['timings']['search']:.0f}"
         for r in records
@@ -322,6 +371,13 @@ def table(records: list[dict], anchors: dict[str, float], budget: float) -> str:
             "Seconds of the budget the search itself got (the rest went to start-up, reading, "
             "checks and saving): " + ", ".join(searched) + "."
         )
+    walls = [r["mlwright"]["wall"] for r in records if r.get("mlwright", {}).get("wall")]
+    if walls:
+        within = sum(w <= budget * 1.1 for w in walls)
+        lines.append(
+            f"mlwright runs within the budget + 10% ({budget * 1.1:.0f} s): {within} of "
+            f"{len(walls)}; longest {max(walls):.1f} s."
+        )
     speed = [r for r in records if "rows_per_s" in r.get("mlwright", {})]
     for record in speed:
         m = record["mlwright"]
@@ -329,7 +385,6 @@ def table(records: list[dict], anchors: dict[str, float], budget: float) -> str:
             f"- {record['name']}: prediction {m['rows_per_s']:,.0f} rows/s (batch of the test "
             f"set), single-row p50 {m['single_p50_ms']:.2f} ms, p95 {m['single_p95_ms']:.2f} ms"
         )
-    del systems
     return "\n".join(lines)
 
 
@@ -339,6 +394,11 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--datasets", default=None)
     parser.add_argument("--systems", default="mlwright,flaml")
+    parser.add_argument(
+        "--autogluon-python",
+        default=None,
+        help="an interpreter with autogluon.tabular installed: runs AutoGluon side by side",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "out" / "automl.json")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument(
@@ -383,6 +443,10 @@ def main() -> None:
                 record["mlwright"] = run_mlwright(entry, args.time_limit, work)
             if "flaml" in systems:
                 record["flaml"] = run_flaml(entry, args.time_limit, work)
+            if args.autogluon_python:
+                record["autogluon"] = run_autogluon(
+                    entry, args.time_limit, work, args.autogluon_python
+                )
             records.append(record)
             print(json.dumps(record, default=str), flush=True)
     if args.from_json is None:
