@@ -561,8 +561,25 @@ def create_app(
             used, labels, probabilities = await state.predict(model, columns, n_rows)
             arm = "main"
         else:
+            try:
+                unit = state.experiments.unit(
+                    active,
+                    fallback=request_id,
+                    record=records[0],
+                    header=request.headers.get("x-unit-key"),
+                    status=422,
+                )
+            except RequestValidationError as err:
+                return _error_response(state, model.name, err)
             used, labels, probabilities, arm = await state.experiments.predict(
-                active, model, request, records, columns, n_rows, request_id
+                active,
+                model,
+                unit=unit,
+                request_id=request_id,
+                columns=columns,
+                n_rows=n_rows,
+                prepare=lambda other: check_records(other, records),
+                features=records,
             )
         rows = state.record(used, request_id, records, labels, probabilities, started, arm=arm)
         content: dict[str, Any] = {"predictions": _plain_labels(labels)}
@@ -623,6 +640,9 @@ def create_app(
 
     def _model_or_404(name: str, version: str | None) -> ServedModel | Response:
         model = registry.get(name, version)
+        if model is None and version and state.experiments is not None:
+            # A version an experiment's arm serves is answered too (outside the experiment).
+            model = state.experiments.arm_model(name, version)
         return model if model is not None else _not_found(registry, name, version)
 
     async def _metadata(name: str, version: str | None) -> Response:
@@ -713,18 +733,49 @@ def create_app(
         except RequestValidationError as err:
             return _error_response(state, model.name, err)
         request_id = parsed.id or request.headers.get("x-request-id") or new_request_id()
-        used, labels, probabilities = await state.predict(model, columns, n_rows)
+        # Under an online experiment the request's arm answers, unless it named a version.
+        active = (
+            state.experiments.active(model.name)
+            if state.experiments is not None and version is None
+            else None
+        )
+        parameters: dict[str, Any] = {"content_type": "pd"}
+        if active is None:
+            used, labels, probabilities = await state.predict(model, columns, n_rows)
+            arm = "main"
+        else:
+            try:
+                unit = state.experiments.unit(
+                    active,
+                    fallback=request_id,
+                    parameters=parsed.parameters,
+                    header=request.headers.get("x-unit-key"),
+                    status=400,
+                )
+            except RequestValidationError as err:
+                return _error_response(state, model.name, err)
+            used, labels, probabilities, arm = await state.experiments.predict(
+                active,
+                model,
+                unit=unit,
+                request_id=request_id,
+                columns=columns,
+                n_rows=n_rows,
+                prepare=lambda other: decode_inputs(other, inputs),
+                features=columns,
+            )
+            parameters.update(experiment=active.experiment.name, arm=arm)
         try:
             outputs = encode_outputs(used, labels, probabilities, requested)
         except RequestValidationError as err:
             return _error_response(state, model.name, err)
-        state.record(used, request_id, columns, labels, probabilities, started)
+        state.record(used, request_id, columns, labels, probabilities, started, arm=arm)
         return _json_response(
             {
                 "model_name": used.name,
                 "model_version": used.version,
                 "id": request_id,
-                "parameters": {"content_type": "pd"},
+                "parameters": parameters,
                 "outputs": outputs,
             }
         )

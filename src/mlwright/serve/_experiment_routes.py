@@ -1,9 +1,13 @@
 """Online experiments in the server: arm routing, shadow scoring and ``POST /outcome``.
 
-Owned by the experiment stage. The prediction path calls :meth:`ExperimentRouting.active`
-(a dictionary lookup) and, for a model under experiment, :meth:`ExperimentRouting.predict`,
-which picks the arm by the unit's sticky hash, answers with that arm's model and, in shadow
-mode, scores the other arms in the background and logs them as ``shadow:<arm>``. Running
+Owned by the experiment stage. Every prediction endpoint (``POST /predict``, the Open
+Inference Protocol's ``POST /v2/models/{name}/infer`` and gRPC ``ModelInfer``) calls
+:meth:`ExperimentRouting.active` (a dictionary lookup) and, for a model under experiment,
+reads the unit key with :meth:`ExperimentRouting.unit` and answers through
+:meth:`ExperimentRouting.predict`, the one routing function: it picks the arm by the unit's
+sticky hash, answers with that arm's model and, in shadow mode, scores the other arms in the
+background and logs them as ``shadow:<arm>``. A request naming a version explicitly
+(``/versions/{v}``, gRPC ``model_version``) bypasses the experiment. Running
 experiments are read from the experiment tables in the prediction log's SQLite file every
 few seconds in a background thread (models of new arms are loaded there too), so
 ``mlwright experiment start`` and ``stop`` take effect on a running server without a
@@ -17,9 +21,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 logger = logging.getLogger(__name__)
@@ -27,6 +32,12 @@ logger = logging.getLogger(__name__)
 #: Seconds between reads of the experiment definitions.
 REFRESH_SECONDS = 2.0
 _INLINE_ROWS = 64
+#: The generic request parameter carrying the unit key (besides the experiment's own name).
+UNIT_PARAMETER = "unit_key"
+#: HTTP header (gRPC metadata key) carrying the unit key.
+UNIT_HEADER = "x-unit-key"
+#: Longest accepted unit key; longer ones are refused (HTTP 4xx, gRPC INVALID_ARGUMENT).
+MAX_UNIT_LENGTH = 256
 
 
 class _Active:
@@ -112,14 +123,57 @@ class ExperimentRouting:
         return self._active.get(name)
 
     # -- request path -----------------------------------------------------------------------
-    def _unit(self, active: _Active, request: Request, records: Any, request_id: str) -> str:
+    def arm_model(self, name: str, version: str) -> Any:
+        """The loaded model of an arm of ``name``'s running experiment at ``version``, or None.
+
+        An explicit ``/versions/{v}`` request (or a gRPC ``model_version``) bypasses the
+        experiment; when ``v`` is not the server's own version but an arm's, the arm's loaded
+        model answers it.
+        """
+        active = self._active.get(name)
+        if active is None:
+            return None
+        for model in active.models.values():
+            if model is not None and str(model.version) == str(version):
+                return model
+        return None
+
+    def unit(
+        self,
+        active: _Active,
+        *,
+        fallback: str,
+        record: Any = None,
+        parameters: Mapping[str, Any] | None = None,
+        header: str | None = None,
+        status: int = 400,
+    ) -> str:
+        """The request's unit key, the one place every endpoint reads it from.
+
+        Looked up in order: the record field named by the experiment's unit key (``/predict``
+        records), the request parameter of that name or ``unit_key`` (Open Inference Protocol
+        ``parameters``, REST or gRPC), the ``X-Unit-Key`` header (gRPC metadata
+        ``x-unit-key``); without any, ``fallback`` (the request id: no stickiness).
+
+        Raises
+        ------
+        RequestValidationError
+            A parameter or header that is not a non-empty string or whole number of at most
+            :data:`MAX_UNIT_LENGTH` characters (``status``: HTTP 4xx, gRPC INVALID_ARGUMENT).
+        """
         key = active.experiment.unit_key
-        if key and isinstance(records, list) and records and isinstance(records[0], dict):
-            value = records[0].get(key)
+        if key and isinstance(record, dict):
+            value = record.get(key)
             if value is not None:
+                # A model field: already validated by the model's schema.
                 return str(value)
-        header = request.headers.get("x-unit-key")
-        return header if header else request_id
+        if parameters:
+            for name in (key, UNIT_PARAMETER):
+                if name and name in parameters:
+                    return _unit_value(parameters[name], f"parameters.{name}", status)
+        if header is not None:
+            return _unit_value(header, "X-Unit-Key header", status)
+        return fallback
 
     async def _run(self, model: Any, columns: dict[str, list[Any]], n_rows: int) -> Any:
         if n_rows <= _INLINE_ROWS:
@@ -133,19 +187,44 @@ class ExperimentRouting:
         self,
         active: _Active,
         default: Any,
-        request: Request,
-        records: Any,
+        *,
+        unit: str,
+        request_id: str,
         columns: dict[str, list[Any]],
         n_rows: int,
-        request_id: str,
+        prepare: Callable[[Any], tuple[dict[str, list[Any]], int]],
+        features: Any,
     ) -> tuple[Any, list[Any], Any, str]:
-        """Answer with the request's arm; returns ``(model, labels, probabilities, arm)``."""
+        """Answer one request of a model under experiment: the routing every endpoint uses.
+
+        Parameters
+        ----------
+        active
+            The model's running experiment (from :meth:`active`).
+        default
+            The server's own model of that name; ``columns``/``n_rows`` are the request
+            validated against it.
+        unit
+            The unit key (from :meth:`unit`).
+        request_id
+            The request id (shadow scores are logged under it).
+        prepare
+            Validates the request for another model (an arm's schema): ``model -> (columns,
+            n_rows)``. ``/predict`` checks its records, the inference endpoints decode their
+            tensors.
+        features
+            What the log keeps as the request's features (shadow records).
+
+        Returns
+        -------
+        tuple
+            ``(model, labels, probabilities, arm)``: the model that answered and its arm.
+        """
         from mlwright.experiment import route
-        from mlwright.serve._validate import check_records
 
         experiment = active.experiment
         routing = route(
-            self._unit(active, request, records, request_id),
+            unit,
             active.weights,
             salt=experiment.name,
             shadow=experiment.shadow,
@@ -153,27 +232,36 @@ class ExperimentRouting:
             ramp=active.ramp,
             elapsed=time.time() - experiment.started,
         )
-        model = active.models.get(routing.arm, default)
+        arm = routing.arm
+        model = active.models.get(arm, default)
         try:
-            arm_columns, _ = (
-                (columns, n_rows) if model is default else check_records(model, records)
-            )
+            arm_columns = columns if model is default else prepare(model)[0]
             labels, probabilities = await self._run(model, arm_columns, n_rows)
-            arm = routing.arm
         except Exception:
             # The arm failed where the normal model would answer: count it against the arm
             # (the error-rate guardrail) and answer with the control so the caller is served.
-            key = (experiment.name, routing.arm)
+            key = (experiment.name, arm)
             self.errors[key] = self.errors.get(key, 0) + 1
-            self.state.executor.submit(self._record_error, experiment, routing.arm, request_id)
-            logger.exception("arm %s of experiment %s failed", routing.arm, experiment.name)
-            model = active.models.get(experiment.control, default)
-            labels, probabilities = await self._run(model, check_records(model, records)[0], n_rows)
-            arm = experiment.control
+            self.state.executor.submit(self._record_error, experiment, arm, request_id)
+            logger.exception("arm %s of experiment %s failed", arm, experiment.name)
+            model, arm = active.models.get(experiment.control, default), experiment.control
+            try:
+                arm_columns = columns if model is default else prepare(model)[0]
+                labels, probabilities = await self._run(model, arm_columns, n_rows)
+            except Exception:
+                if model is default:
+                    raise
+                # The control cannot answer either: the server's own model does, outside
+                # the experiment (its validation already accepted the request).
+                logger.exception("control of experiment %s failed", experiment.name)
+                model, arm = default, "main"
+                labels, probabilities = await self._run(model, columns, n_rows)
         for shadow in routing.shadow:
             shadow_model = active.models.get(shadow)
             if shadow_model is not None:
-                self.state.executor.submit(self._shadow, shadow_model, shadow, records, request_id)
+                self.state.executor.submit(
+                    self._shadow, shadow_model, shadow, prepare, features, request_id
+                )
         return model, labels, probabilities, arm
 
     def _record_error(self, experiment: Any, arm: str, request_id: str) -> None:
@@ -187,12 +275,12 @@ class ExperimentRouting:
         except Exception:
             logger.exception("recording an arm error of %s failed", experiment.name)
 
-    def _shadow(self, model: Any, arm: str, records: Any, request_id: str) -> None:
-        from mlwright.serve._validate import check_records
-
+    def _shadow(
+        self, model: Any, arm: str, prepare: Callable[..., Any], features: Any, request_id: str
+    ) -> None:
         started = time.perf_counter()
         try:
-            columns, n_rows = check_records(model, records)
+            columns, n_rows = prepare(model)
             labels, probabilities = model.predict_columns(columns, n_rows)
         except Exception:
             logger.exception("shadow arm %s failed", arm)
@@ -208,12 +296,39 @@ class ExperimentRouting:
             request_id,
             model.name,
             model.version,
-            records,
+            features,
             plain,
             rows,
             (time.perf_counter() - started) * 1000.0,
             arm=f"shadow:{arm}",
         )
+
+
+def _unit_value(value: Any, where: str, status: int) -> str:
+    """A unit key given as a parameter or header, checked (strings and whole numbers only)."""
+    from mlwright.serve._validate import RequestValidationError, problem
+
+    text = None
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    if not text or len(text) > MAX_UNIT_LENGTH:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        reason = f"is {len(text)} characters long" if text else f"is {shown}"
+        raise RequestValidationError(
+            [
+                problem(
+                    where,
+                    "bad_unit_key",
+                    f"the unit key in the {where} {reason}; send a non-empty string or whole "
+                    f"number of at most {MAX_UNIT_LENGTH} characters (a user or session id) "
+                    "that identifies who the request is for",
+                )
+            ],
+            status=status,
+        )
+    return text
 
 
 def _json(content: Any, status: int = 200) -> Response:

@@ -20,6 +20,7 @@ import numpy as np
 
 from mlwright import __version__
 from mlwright.serve._app import new_request_id
+from mlwright.serve._experiment_routes import UNIT_HEADER
 from mlwright.serve._oip import (
     RAW_DTYPES,
     decode_inputs,
@@ -92,6 +93,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _model(self, name: str, version: str, context: Any) -> Any:
         model = self.state.registry.get(name, version or None)
+        if model is None and version and self.state.experiments is not None:
+            # A version an experiment's arm serves is answered too (outside the experiment).
+            model = self.state.experiments.arm_model(name, version)
         if model is None:
             loaded = ", ".join(
                 f"'{m.name}' (version {m.version})" for m in self.state.registry.models()
@@ -132,10 +136,36 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         if not await self._authorized(context):
             return pb.ModelInferResponse()
         model = await self._model(request.model_name, request.model_version, context)
+        request_id = request.id or new_request_id()
+        experiments = self.state.experiments
+        # Under an online experiment the request's arm answers, unless it named a version.
+        active = (
+            experiments.active(model.name)
+            if experiments is not None and not request.model_version
+            else None
+        )
+        arm = "main"
         try:
             inputs = _inputs(request)
             columns, n_rows = decode_inputs(model, inputs)
-            if n_rows <= INLINE_ROWS:
+            if active is not None:
+                unit = experiments.unit(
+                    active,
+                    fallback=request_id,
+                    parameters=_parameters(request.parameters),
+                    header=_metadata(context).get(UNIT_HEADER),
+                )
+                model, labels, probabilities, arm = await experiments.predict(
+                    active,
+                    model,
+                    unit=unit,
+                    request_id=request_id,
+                    columns=columns,
+                    n_rows=n_rows,
+                    prepare=lambda other: decode_inputs(other, inputs),
+                    features=columns,
+                )
+            elif n_rows <= INLINE_ROWS:
                 labels, probabilities = model.predict_columns(columns, n_rows)
             else:
                 loop = asyncio.get_running_loop()
@@ -150,12 +180,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             self._count("infer", grpc.StatusCode.INVALID_ARGUMENT, started)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summary(err.problems))
             raise  # abort raises; this keeps type checkers informed
-        request_id = request.id or new_request_id()
-        self.state.record(model, request_id, columns, labels, probabilities, started)
+        self.state.record(model, request_id, columns, labels, probabilities, started, arm=arm)
         response = pb.ModelInferResponse(
             model_name=model.name, model_version=model.version, id=request_id
         )
         response.parameters["content_type"].string_param = "pd"
+        if active is not None:
+            response.parameters["experiment"].string_param = active.experiment.name
+            response.parameters["arm"].string_param = arm
         for output in outputs:
             tensor = response.outputs.add(
                 name=output["name"], datatype=output["datatype"], shape=output["shape"]
@@ -165,6 +197,25 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             response.raw_output_contents.append(_raw(output["datatype"], output["data"]))
         self._count("infer", grpc.StatusCode.OK, started)
         return response
+
+
+def _parameters(parameters: Any) -> dict[str, Any]:
+    """Request ``parameters`` as plain values (``None`` for a kind this proto cannot read,
+    such as a newer client's ``double_param``, so the unit-key check can name it)."""
+    values: dict[str, Any] = {}
+    for key, parameter in parameters.items():
+        kind = parameter.WhichOneof("parameter_choice")
+        values[key] = getattr(parameter, kind) if kind else None
+    return values
+
+
+def _metadata(context: Any) -> dict[str, str]:
+    """Invocation metadata as a dict (text values only; binary ``-bin`` keys are skipped)."""
+    return {
+        key.lower(): value
+        for key, value in (context.invocation_metadata() or ())
+        if isinstance(value, str)
+    }
 
 
 def _raw(datatype: str, data: list[Any]) -> bytes:
