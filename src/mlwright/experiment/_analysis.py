@@ -36,7 +36,8 @@ class Analysis:
         The definition.
     arms
         Per arm: ``requests``, ``latency_p50_ms``, ``latency_p95_ms``, ``labelled``,
-        ``accuracy`` (from feedback), and ``metrics``: per outcome metric ``{n, mean}``.
+        ``accuracy`` (from feedback), and ``metrics``: per outcome metric ``{n, mean, lower,
+        upper}`` (the mean's interval at ``1 - alpha``: Wilson for rates, t otherwise).
     tests
         Per metric and treatment arm: ``{"fixed": TestResult dict, "sequential": dict}``.
     srm
@@ -115,6 +116,7 @@ def analyze(
     promote_winner: bool = False,
     tracking_uri: str | None = None,
     record: bool = True,
+    save: bool = True,
 ) -> Analysis:
     """Analyse an experiment from its outcomes and logged predictions.
 
@@ -131,6 +133,9 @@ def analyze(
         MLflow store for the record of the analysis and the promotion.
     record
         Log the analysis to MLflow (experiment ``mlwright-experiments``).
+    save
+        Keep the result with the experiment (``status`` shows it); the server's dashboard
+        reads without saving.
 
     Returns
     -------
@@ -200,14 +205,17 @@ def analyze(
             "not time-ordered across arms, so its sequential test uses log order)"
         )
     for metric, (unit_arms, values) in streams.items():
+        binary = bool(values.size) and bool(np.isin(values, (0.0, 1.0)).all())
         for arm in arms:
             sel = values[unit_arms == arm]
+            lower, upper = _mean_interval(sel, binary, experiment.alpha)
             arms[arm].setdefault("metrics", {})[metric] = {
                 "n": int(sel.size),
                 "mean": float(sel.mean()) if sel.size else None,
+                "lower": lower,
+                "upper": upper,
             }
         tests[metric] = {}
-        binary = bool(values.size) and bool(np.isin(values, (0.0, 1.0)).all())
         for arm in treatments:
             a, b = values[unit_arms == control], values[unit_arms == arm]
             entry: dict[str, Any] = {}
@@ -310,8 +318,26 @@ def analyze(
         analysis.promoted = _promote(experiment, winner, tracking_uri)
     if record:
         analysis.mlflow_run = _record(analysis, tracking_uri)
-    store.save_result(name, analysis.to_dict())
+    if save:
+        store.save_result(name, analysis.to_dict())
     return analysis
+
+
+def _mean_interval(values: np.ndarray, binary: bool, alpha: float) -> tuple[Any, Any]:
+    """Confidence interval of one arm's mean: Wilson for a rate, Student's t otherwise."""
+    if values.size < 2:
+        return None, None
+    if binary:
+        from statsmodels.stats.proportion import proportion_confint
+
+        low, high = proportion_confint(int(values.sum()), values.size, alpha=alpha, method="wilson")
+        return float(low), float(high)
+    from scipy import stats
+
+    spread = float(values.std(ddof=1)) / math.sqrt(values.size)
+    half = float(stats.t.ppf(1 - alpha / 2, values.size - 1)) * spread
+    mean = float(values.mean())
+    return mean - half, mean + half
 
 
 def _registry_version(reference: str, tracking_uri: str | None) -> tuple[str, str]:

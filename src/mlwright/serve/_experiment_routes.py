@@ -414,4 +414,120 @@ def _router(state: Any) -> APIRouter:
             listed.append(item)
         return _json({"experiments": listed})
 
+    panel_cache: dict[str, Any] = {}
+    panel_lock = threading.Lock()
+
+    def _panel() -> dict[str, Any]:
+        with panel_lock:
+            cached = panel_cache.get("panel")
+            if cached is not None and time.monotonic() - cached[0] < PANEL_CACHE_SECONDS:
+                return cached[1]
+            payload = dashboard_panel(state)
+            panel_cache["panel"] = (time.monotonic(), payload)
+            return payload
+
+    @router.get(
+        "/dashboard/experiments",
+        tags=["experiments"],
+        summary="Running experiments for the dashboard",
+    )
+    async def dashboard_experiments() -> Response:
+        """Per running experiment: arms with weights, traffic, the primary metric per arm
+        with its interval, the always-valid p-value, the SRM check and the guardrails."""
+        if getattr(state, "experiments", None) is None:
+            return _json({"generated": time.time(), "experiments": []})
+        loop = asyncio.get_running_loop()
+        return _json(await loop.run_in_executor(state.executor, _panel))
+
     return router
+
+
+#: Seconds a computed dashboard panel is reused (each computation reads the experiment's log).
+PANEL_CACHE_SECONDS = 5.0
+
+
+def dashboard_panel(state: Any) -> dict[str, Any]:
+    """The experiments panel of ``/dashboard``: one entry per running experiment.
+
+    Each entry is the analysis ``mlwright experiment analyze`` reports (computed without
+    recording to MLflow or saving it), reduced to what the page draws.
+    """
+    import math
+
+    from mlwright.errors import MlwrightError
+    from mlwright.experiment import ExperimentStore, Ramp, analyze, weights_at
+
+    routing = state.experiments
+    now = time.time()
+    entries = []
+    for experiment in ExperimentStore(routing.log_uri).list(status="running"):
+        entry: dict[str, Any] = {
+            "name": experiment.name,
+            "model": experiment.model,
+            "shadow": experiment.shadow,
+            "unit_key": experiment.unit_key,
+            "started": experiment.started,
+            "alpha": experiment.alpha,
+            "control": experiment.control,
+        }
+        try:
+            result = analyze(experiment.name, log=routing.log_uri, record=False, save=False)
+        except MlwrightError as err:
+            entry["error"] = str(err)
+            entries.append(entry)
+            continue
+        ramp = Ramp(**experiment.ramp) if experiment.ramp else None
+        current = weights_at(experiment.weights, ramp, now - experiment.started)
+        active = routing._active.get(experiment.model)
+        loaded = (
+            active.models
+            if active is not None and active.experiment.name == experiment.name
+            else {}
+        )
+        primary = result.primary
+        total = sum(result.arms[arm.name]["requests"] for arm in experiment.arms)
+        arms = []
+        for arm in experiment.arms:
+            stats = result.arms[arm.name]
+            metric = (stats.get("metrics") or {}).get(primary) if primary else None
+            test = (result.tests.get(primary) or {}).get(arm.name) if primary else None
+            sequential = (test or {}).get("sequential")
+            model = loaded.get(arm.name)
+            arms.append(
+                {
+                    "name": arm.name,
+                    "control": arm.name == experiment.control,
+                    "weight": arm.weight,
+                    "current_weight": current.get(arm.name, arm.weight),
+                    "reference": arm.reference,
+                    "version": None if model is None else model.version,
+                    "requests": stats["requests"],
+                    "share": stats["requests"] / total if total else None,
+                    "errors": routing.errors.get((experiment.name, arm.name), 0),
+                    "latency_p95_ms": stats["latency_p95_ms"],
+                    "metric": metric,
+                    "sequential": sequential,
+                    "guardrails": result.guardrails.get(arm.name, []),
+                }
+            )
+        entry.update(
+            primary_metric=primary,
+            decision=result.decision,
+            winner=result.winner,
+            srm=result.srm,
+            arms=arms,
+            notes=result.notes,
+        )
+        entries.append(entry)
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        item = getattr(value, "item", None)
+        return item() if item is not None and not isinstance(value, str | bytes) else value
+
+    return clean({"generated": now, "experiments": entries})
