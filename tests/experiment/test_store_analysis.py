@@ -208,3 +208,51 @@ def test_error_rate_guardrail_stops_a_failing_arm(tmp_path) -> None:
     assert not check["ok"]
     assert result.winner is None
     assert result.decision == "stopped: challenger fails the guardrail(s) error_rate"
+
+
+def test_analysis_is_recorded_in_mlflow(tmp_path) -> None:
+    """Each analysis is an MLflow run of the experiment 'mlwright-experiments': the
+    definition as parameters, per-arm figures and tests as metrics, the decision as a tag and
+    the whole result as a JSON artifact; the per-arm intervals hold their means."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'predictions.db'}"
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = _start(uri, unit_key="user_id", metric="conversion", mde=0.05)
+    uri, outcomes = _log(tmp_path, experiment, 4000, {"champion": 0.10, "challenger": 0.18})
+    record_outcomes("exp1", outcomes, log=uri)
+    before = ExperimentStore(uri).get("exp1").result
+    unsaved = analyze("exp1", log=uri, record=False, save=False)
+    assert ExperimentStore(uri).get("exp1").result == before  # save=False leaves no result
+    result = analyze("exp1", log=uri, tracking_uri=tracking)
+    assert result.decision == unsaved.decision == "challenger wins"
+    for arm in ("champion", "challenger"):
+        metric = result.arms[arm]["metrics"]["conversion"]
+        assert metric["lower"] < metric["mean"] < metric["upper"]
+        assert metric["upper"] - metric["lower"] < 0.05  # ~2,000 units per arm
+
+    client = MlflowClient(tracking_uri=tracking)
+    run = client.get_run(result.mlflow_run)
+    assert client.get_experiment(run.info.experiment_id).name == "mlwright-experiments"
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mlwright.experiment"] == "exp1"
+    assert run.data.tags["mlwright.model"] == "credit"
+    assert run.data.tags["mlwright.decision"] == "challenger wins"
+    params = run.data.params
+    assert params["arms"] == "champion=0.5,challenger=0.5"
+    assert params["references"] == "champion=/m/a,challenger=/m/b"
+    assert params["unit_key"] == "user_id"
+    assert params["primary_metric"] == "conversion"
+    metrics = run.data.metrics
+    for arm in ("champion", "challenger"):
+        assert metrics[f"{arm}.requests"] == result.arms[arm]["requests"] > 0
+        assert metrics[f"{arm}.latency_p95_ms"] == pytest.approx(result.arms[arm]["latency_p95_ms"])
+    seq = result.tests["conversion"]["challenger"]["sequential"]
+    assert metrics["conversion.challenger.always_valid_p"] == pytest.approx(seq["p_value"])
+    assert metrics["conversion.challenger.difference"] == pytest.approx(seq["difference"])
+    local = client.download_artifacts(result.mlflow_run, "experiment_analysis.json", str(tmp_path))
+    with open(local) as handle:
+        stored = json.load(handle)
+    assert stored["decision"] == "challenger wins"
+    assert stored["mlflow_run"] is None or stored["mlflow_run"] == result.mlflow_run
+    assert ExperimentStore(uri).get("exp1").result["mlflow_run"] == result.mlflow_run
