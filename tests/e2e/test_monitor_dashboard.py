@@ -130,7 +130,7 @@ def test_dashboard_renders_in_headless_chromium(bench_dataset, tmp_path):
                 assert client.post("/feedback", json={"items": items}).status_code == 200
             time.sleep(1.0)  # the log writer drains in the background
             page = client.get("/dashboard")
-            data = client.get("/dashboard/data")
+            data = client.get("/dashboard/data", params={"wait": 60})
         assert page.status_code == 200
         assert data.status_code == 200
         assert data.json()["models"][0]["series"]["total"] == 3000

@@ -190,7 +190,7 @@ def test_serve_log_drift_feedback_alert_and_dashboard(champion, adult, tmp_path,
         assert page.status_code == 200
         assert "<script>" in page.text
         assert "http://" not in page.text.replace("http://www.w3.org", "")  # no CDN
-        data = client.get("/dashboard/data").json()
+        data = client.get("/dashboard/data", params={"wait": 60}).json()
         entry = data["models"][0]
         assert entry["series"]["total"] == 8000
         assert entry["series"]["labelled"] > 0

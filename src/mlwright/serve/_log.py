@@ -9,6 +9,15 @@ loses nothing.
 
 Stores are chosen by URI scheme behind :class:`LogStore` (``sqlite:///path.db`` by default,
 ``jsonl:///path.jsonl``); :func:`register_log_store` adds more (e.g. PostgreSQL).
+
+The SQLite store also keeps *aggregates* of the log beside it (table
+``prediction_aggregates``: per model, per second, minute and hour, per predicted label: count,
+latency sum and maximum, and sum/min/max of numeric predictions). Each write transaction folds
+the rows above a watermark (``prediction_log_state.aggregated_id``) into them, so the
+aggregates cover exactly the rows with ``id <= aggregated_id`` whichever process wrote them,
+and a fresh server reads them instead of the whole log (:func:`aggregate_pending`). A log
+written before the aggregates existed is backfilled once, in the background, when a store
+opens it.
 """
 
 from __future__ import annotations
@@ -29,12 +38,15 @@ from mlwright.errors import ConfigError
 from mlwright.serve import _json as fast_json
 
 __all__ = [
+    "AGGREGATE_RESOLUTIONS",
     "LOG_COLUMNS",
     "JsonlLogStore",
     "LogRecord",
     "LogStore",
     "PredictionLog",
     "SQLiteLogStore",
+    "aggregate_pending",
+    "aggregated_id",
     "open_log_store",
     "read_predictions",
     "register_log_store",
@@ -117,6 +129,120 @@ def _rows(record: LogRecord) -> list[tuple[Any, ...]]:
     ]
 
 
+#: Time resolutions (seconds) the aggregates are kept at: a chart bucket is summed from the
+#: coarsest one that divides it, so a day of traffic reads 1,440 minute rows, not 86,400.
+AGGREGATE_RESOLUTIONS = (1, 60, 3600)
+#: Rows above the watermark folded into the aggregates per transaction at most (a backfill of
+#: an old log goes in steps of this size, each a short transaction).
+AGGREGATE_CHUNK = 50_000
+
+_AGGREGATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS prediction_aggregates (
+    model TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    latency_sum REAL NOT NULL,
+    latency_max REAL NOT NULL,
+    value_count INTEGER NOT NULL,
+    value_sum REAL NOT NULL,
+    value_min REAL,
+    value_max REAL,
+    PRIMARY KEY (model, resolution, start, label)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS prediction_log_state (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+#: SQL of a logged prediction's aggregate label: its JSON text (a class, ``null``), or ``''``
+#: for a real number (a regression output), which is summarised by sum, min and max instead
+#: of one row per distinct value. Text that is not JSON (written by hand) stays a label rather
+#: than failing the writer's transaction.
+_IS_REAL = "json_type(CASE WHEN json_valid(prediction) THEN prediction ELSE 'null' END) = 'real'"
+LABEL_SQL = f"CASE WHEN {_IS_REAL} THEN '' ELSE prediction END"
+_VALUE_SQL = f"CASE WHEN {_IS_REAL} THEN CAST(prediction AS REAL) END"
+
+# One pass over the new rows groups them per second into a temporary table; each resolution
+# is then summed from that (small) table, not from the rows again.
+_FOLD_TEMP_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS prediction_fold (
+    model TEXT, start INTEGER, label TEXT, count INTEGER, latency_sum REAL, latency_max REAL,
+    value_count INTEGER, value_sum REAL, value_min REAL, value_max REAL
+)
+"""
+_FOLD_SECONDS_SQL = f"""
+INSERT INTO temp.prediction_fold
+SELECT model, CAST(timestamp AS INTEGER) AS second, {LABEL_SQL} AS label, COUNT(*),
+    TOTAL(latency_ms), MAX(latency_ms), COUNT({_VALUE_SQL}), TOTAL({_VALUE_SQL}),
+    MIN({_VALUE_SQL}), MAX({_VALUE_SQL})
+FROM predictions WHERE id > ? AND id <= ?
+GROUP BY model, second, label
+"""
+_FOLD_SQL = """
+INSERT INTO prediction_aggregates (model, resolution, start, label, count, latency_sum,
+    latency_max, value_count, value_sum, value_min, value_max)
+SELECT model, ?1, start / ?1 * ?1 AS bucket, label, SUM(count), TOTAL(latency_sum),
+    MAX(latency_max), SUM(value_count), TOTAL(value_sum), MIN(value_min), MAX(value_max)
+FROM temp.prediction_fold WHERE true
+GROUP BY model, bucket, label
+ON CONFLICT (model, resolution, start, label) DO UPDATE SET
+    count = count + excluded.count,
+    latency_sum = latency_sum + excluded.latency_sum,
+    latency_max = MAX(latency_max, excluded.latency_max),
+    value_count = value_count + excluded.value_count,
+    value_sum = value_sum + excluded.value_sum,
+    value_min = COALESCE(MIN(value_min, excluded.value_min), value_min, excluded.value_min),
+    value_max = COALESCE(MAX(value_max, excluded.value_max), value_max, excluded.value_max)
+"""
+
+
+def aggregated_id(connection: sqlite3.Connection) -> int:
+    """The id up to which the log's rows are folded into ``prediction_aggregates``.
+
+    0 when the log has no aggregate tables yet (written by an older mlwright).
+    """
+    try:
+        row = connection.execute(
+            "SELECT value FROM prediction_log_state WHERE key = 'aggregated_id'"
+        ).fetchone()
+    except sqlite3.OperationalError:  # no such table: a log from before the aggregates
+        return 0
+    return int(row[0]) if row else 0
+
+
+def aggregate_pending(connection: sqlite3.Connection, limit: int = AGGREGATE_CHUNK) -> int:
+    """Fold logged rows above the watermark into the aggregates, at most ``limit`` ids.
+
+    Must run inside a write transaction of ``connection`` (SQLite's single writer lock is what
+    makes the watermark exact: no other transaction can add rows below ``MAX(id)`` meanwhile).
+
+    Returns
+    -------
+    int
+        Ids still above the watermark afterwards (0 when the aggregates are complete).
+    """
+    done = aggregated_id(connection)
+    top = connection.execute("SELECT MAX(id) FROM predictions").fetchone()[0] or 0
+    if top <= done:
+        return 0
+    upto = min(top, done + max(1, int(limit)))
+    connection.execute(_FOLD_TEMP_SQL)
+    connection.execute("DELETE FROM temp.prediction_fold")
+    connection.execute(_FOLD_SECONDS_SQL, (done, upto))
+    for resolution in AGGREGATE_RESOLUTIONS:
+        connection.execute(_FOLD_SQL, (resolution,))
+    connection.execute("DELETE FROM temp.prediction_fold")
+    connection.execute(
+        "INSERT INTO prediction_log_state (key, value) VALUES ('aggregated_id', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (upto,),
+    )
+    return top - upto
+
+
 class LogStore(abc.ABC):
     """Where logged predictions are kept. Used from one writer thread at a time."""
 
@@ -134,7 +260,10 @@ class LogStore(abc.ABC):
 class SQLiteLogStore(LogStore):
     """The default store: one SQLite file in WAL mode, table ``predictions``.
 
-    WAL lets ``mlwright monitor`` and the dashboard read while the server writes.
+    WAL lets ``mlwright monitor`` and the dashboard read while the server writes. Every write
+    transaction also folds the new rows into ``prediction_aggregates`` (see
+    :func:`aggregate_pending`); a log from an older mlwright, whose rows are not aggregated
+    yet, is backfilled once by a background thread in steps of :data:`AGGREGATE_CHUNK` rows.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -164,8 +293,41 @@ class SQLiteLogStore(LogStore):
                 ON predictions (model, timestamp);
             CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
             """
+            + _AGGREGATE_SCHEMA
         )
         self._connection.commit()
+        self._closing = threading.Event()
+        self.backfill: threading.Thread | None = None
+        pending = self._connection.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM predictions"
+        ).fetchone()[0] - aggregated_id(self._connection)
+        if pending > 0:
+            # Rows not aggregated yet (a log from an older mlwright, or one written without
+            # a store): fold them in the background so opening stays instant.
+            self.backfill = threading.Thread(
+                target=self._backfill, name="mlwright-log-aggregates", daemon=True
+            )
+            self.backfill.start()
+
+    def _backfill(self) -> None:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            while not self._closing.is_set():
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    left = aggregate_pending(connection)
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+                if left == 0:
+                    break
+        except sqlite3.Error:
+            # The writer folds pending rows in its own transactions too: a failed backfill
+            # only delays the aggregates, it loses nothing.
+            return
+        finally:
+            connection.close()
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         with self._connection:
@@ -175,8 +337,14 @@ class SQLiteLogStore(LogStore):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            # The same transaction aggregates them (and, while an old log is backfilled,
+            # a bounded share of the backlog, so a batch never waits on the whole backfill).
+            aggregate_pending(self._connection, limit=len(rows) + 10_000)
 
     def close(self) -> None:
+        self._closing.set()
+        if self.backfill is not None:
+            self.backfill.join(timeout=30)
         self._connection.close()
 
 
