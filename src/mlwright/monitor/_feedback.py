@@ -354,14 +354,18 @@ def read_log(
                 )
         return data
     clauses, parameters = [], []
+    # With a limit the newest ids are wanted: "+" keeps SQLite walking the primary key down
+    # from the newest row (stopping after ``limit``) instead of collecting every row of the
+    # model through the (model, timestamp) index and sorting them (1.2 s at 1M rows).
+    plus = "+" if limit is not None or labelled_only else ""
     if model is not None:
-        clauses.append("p.model = ?")
+        clauses.append(f"{plus}p.model = ?")
         parameters.append(model)
     if start is not None:
-        clauses.append("p.timestamp >= ?")
+        clauses.append(f"{plus}p.timestamp >= ?")
         parameters.append(start)
     if end is not None:
-        clauses.append("p.timestamp < ?")
+        clauses.append(f"{plus}p.timestamp < ?")
         parameters.append(end)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
@@ -384,9 +388,11 @@ def read_log(
         # SQLite would otherwise build it for every matching row before sorting and limiting.
         chosen = "predictions p"
         if labelled_only:
+            # Driven from the labels (CROSS JOIN fixes the order), each prediction found
+            # through the request index: the cost follows the labels, not the log's size.
             chosen = (
                 '(SELECT DISTINCT request_id, "row" FROM feedback) g '
-                'JOIN predictions p ON p.request_id = g.request_id AND p."row" = g."row"'
+                'CROSS JOIN predictions p ON p.request_id = g.request_id AND p."row" = g."row"'
             )
         if limit is not None or labelled_only:
             tail = " ORDER BY p.id DESC LIMIT ?" if limit is not None else ""
