@@ -175,6 +175,10 @@ def test_log_from_an_older_version_is_backfilled_once(tmp_path):
     connection.commit()
     connection.close()
     assert _watermark(path) == 0
+    # Before any store opens it, the dashboard groups the raw rows itself.
+    until = BASE + 5000 * 3.1 + 1
+    before = _series(str(path), "credit", BASE - 1, until)
+    assert before["total"] == sum(1 for index in range(5000) if index % 4)
 
     store = SQLiteLogStore(path)
     assert store.backfill is not None
@@ -187,6 +191,7 @@ def test_log_from_an_older_version_is_backfilled_once(tmp_path):
     assert again.backfill is None
     again.close()
     _assert_same(_stored(path), _raw(path))
+    assert _series(str(path), "credit", BASE - 1, until) == before
 
 
 def _raw_series(path, model: str, resolution: int, origin: int, width: int) -> dict[int, dict]:

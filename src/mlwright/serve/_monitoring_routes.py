@@ -96,14 +96,13 @@ def _series(path: str, model: str, since: float, until: float) -> dict[str, Any]
         # One read transaction: the watermark, the aggregates and the rows above the watermark
         # come from the same snapshot, so no row is counted twice or missed.
         connection.execute("BEGIN")
-        tables = {
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
-                "('prediction_aggregates')"
-            )
-        }
-        aggregated = "prediction_aggregates" in tables
+        # A log no store of this version opened yet has no aggregates: all rows are "above".
+        aggregated = bool(
+            connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                "name = 'prediction_aggregates'"
+            ).fetchone()
+        )
         done = aggregated_id(connection) if aggregated else 0
         first = floor_since = math.floor(since)
         candidates = []
