@@ -224,6 +224,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="Do not append to RESULTS.md.")
     arguments = parser.parse_args()
     n = arguments.rows
+    load_at_start = os.getloadavg()[0]
 
     import mlwright
     from mlwright.monitor import build_reference, drift, read_log
@@ -269,7 +270,8 @@ def main() -> int:
         "",
         f"Command: `python benchmarks/monitor.py --rows {n}` · {platform.machine()}, "
         f"{os.cpu_count()} cores (shared with other work), Python {sys.version.split()[0]}, "
-        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)",
+        f"load average (1 min) {load_at_start:.1f} at the start, {load[0]:.1f} at the end "
+        f"(5/15 min: {load[1]:.1f} / {load[2]:.1f})",
         "",
         "| measurement | value | target |",
         "| --- | --- | --- |",
