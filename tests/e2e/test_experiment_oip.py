@@ -37,6 +37,8 @@ from serve_helpers import (  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "experiment-dashboard.png"
+
 
 def _inputs(module, frame: pd.DataFrame) -> list:
     inputs = []
@@ -101,7 +103,7 @@ def _chromium() -> str:
     pytest.skip(reason)
 
 
-def _dump_dom(url: str, profile: Path) -> str:
+def _chromium_run(profile: Path, *args: str) -> str:
     done = subprocess.run(
         [
             _chromium(),
@@ -112,10 +114,10 @@ def _dump_dom(url: str, profile: Path) -> str:
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            "--hide-scrollbars",
             f"--user-data-dir={profile}",
             "--virtual-time-budget=15000",
-            "--dump-dom",
-            url,
+            *args,
         ],
         capture_output=True,
         text=True,
@@ -258,7 +260,7 @@ def test_oip_and_grpc_route_by_the_experiment_and_the_dashboard_shows_it(
         assert entry["srm"]["mismatch"] is False
         assert all(check["ok"] for check in arms["challenger"]["guardrails"])
 
-        html = _dump_dom(f"{server.url}/dashboard", tmp_path / "profile")
+        html = _chromium_run(tmp_path / "profile", "--dump-dom", f"{server.url}/dashboard")
         assert 'data-experiments="1"' in html
         assert 'data-experiment="oip"' in html
         assert 'data-arm="champion"' in html
@@ -270,6 +272,13 @@ def test_oip_and_grpc_route_by_the_experiment_and_the_dashboard_shows_it(
         assert len(re.findall(r"<circle [^>]*data-arm=", html)) == 2
         assert len(re.findall(r"<line [^>]*data-arm=", html)) == 2
         assert '<div class="empty">cannot load experiments' not in html
+        _chromium_run(
+            tmp_path / "profile-shot",
+            "--window-size=1400,1700",
+            f"--screenshot={SCREENSHOT}",
+            f"{server.url}/dashboard",
+        )
+        assert SCREENSHOT.stat().st_size > 20_000
 
         # Every logged prediction of the routed requests records its arm and version.
         time.sleep(0.5)
