@@ -353,7 +353,8 @@ def read_log(
                     else data.probabilities.iloc[keep].reset_index(drop=True),
                 )
         return data
-    clauses, parameters = [], []
+    clauses: list[str] = []
+    parameters: list[Any] = []
     # With a limit the newest ids are wanted: "+" keeps SQLite walking the primary key down
     # from the newest row (stopping after ``limit``) instead of collecting every row of the
     # model through the (model, timestamp) index and sorting them (1.2 s at 1M rows).

@@ -644,7 +644,8 @@ def read_predictions(
                 f"No prediction log at '{uri}'. Serve a model first (mlwright serve logs to "
                 "<home>/predictions.db), or pass the --log the server used."
             )
-        clauses, parameters = [], []
+        clauses: list[str] = []
+        parameters: list[Any] = []
         if model is not None:
             clauses.append("model = ?")
             parameters.append(model)

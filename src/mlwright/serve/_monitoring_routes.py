@@ -596,7 +596,7 @@ def build_monitoring_router(state: Any) -> APIRouter:
                 "task": served.task,
                 "target": served.target,
             }
-            if path is None:
+            if path is None or uri is None:
                 entry["error"] = (
                     f"No SQLite prediction log to read (the server logs to {uri or 'nothing'})."
                 )
