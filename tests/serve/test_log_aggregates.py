@@ -359,3 +359,33 @@ def test_dashboard_after_a_restart_reads_the_persisted_state(
     for key in ("count", "classes", "class_counts", "total", "latency_ms_max"):
         assert again["series"][key] == first["series"][key]
     assert again["drift_history"]["share"] == first["drift_history"]["share"]
+
+
+def test_a_failing_aggregation_never_loses_rows(tmp_path, monkeypatch):
+    from mlwright.serve import _log
+
+    path = tmp_path / "log.db"
+
+    def broken(connection, limit=0):
+        connection.execute("INSERT INTO prediction_log_state VALUES ('aggregated_id', 999)")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(_log, "aggregate_pending", broken)
+    store = SQLiteLogStore(path)
+    log = PredictionLog(store, interval=0.0)
+    for index in range(50):
+        _append(log, "credit", "class", index)
+    log.close()
+    assert log.written == 100
+    assert log.dropped == 0
+    assert store.aggregate_errors > 0
+    assert _max_id(path) == 100
+    assert _watermark(path) == 0  # the failed step was rolled back, rows kept
+    # The dashboard still counts every row; the next healthy store folds them in.
+    assert _series(str(path), "credit", BASE - 1, BASE + 3600)["total"] == 100
+    monkeypatch.undo()
+    store = SQLiteLogStore(path)
+    assert store.backfill is not None
+    store.backfill.join(timeout=60)
+    store.close()
+    _assert_same(_stored(path), _raw(path))

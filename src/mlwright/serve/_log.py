@@ -297,6 +297,8 @@ class SQLiteLogStore(LogStore):
         )
         self._connection.commit()
         self._closing = threading.Event()
+        #: Write transactions whose aggregation failed (their rows were written).
+        self.aggregate_errors = 0
         self.backfill: threading.Thread | None = None
         pending = self._connection.execute(
             "SELECT COALESCE(MAX(id), 0) FROM predictions"
@@ -339,7 +341,15 @@ class SQLiteLogStore(LogStore):
             )
             # The same transaction aggregates them (and, while an old log is backfilled,
             # a bounded share of the backlog, so a batch never waits on the whole backfill).
-            aggregate_pending(self._connection, limit=len(rows) + 10_000)
+            # In a savepoint: should aggregating fail, the rows are still written and only
+            # the watermark stays behind (the dashboard groups the rows above it itself).
+            self._connection.execute("SAVEPOINT aggregates")
+            try:
+                aggregate_pending(self._connection, limit=len(rows) + 10_000)
+            except sqlite3.Error:
+                self._connection.execute("ROLLBACK TO aggregates")
+                self.aggregate_errors += 1
+            self._connection.execute("RELEASE aggregates")
 
     def close(self) -> None:
         self._closing.set()
