@@ -30,7 +30,12 @@ from mlwright.serve._oip import (
 )
 from mlwright.serve._proto import grpc_predict_v2_pb2 as pb
 from mlwright.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from mlwright.serve._validate import RequestValidationError, problem, summary
+from mlwright.serve._validate import (
+    RequestValidationError,
+    check_columns_fast,
+    problem,
+    summary,
+)
 
 __all__ = ["GrpcServer", "InferenceServicer", "start_grpc_server"]
 
@@ -146,8 +151,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
         arm = "main"
         try:
-            inputs = _inputs(request)
-            columns, n_rows = decode_inputs(model, inputs)
+            columns, n_rows = _decode(model, request)
             if active is not None:
                 unit = experiments.unit(
                     active,
@@ -162,7 +166,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     request_id=request_id,
                     columns=columns,
                     n_rows=n_rows,
-                    prepare=lambda other: decode_inputs(other, inputs),
+                    prepare=lambda other: _decode(other, request),
                     features=columns,
                 )
             elif n_rows <= INLINE_ROWS:
@@ -225,6 +229,60 @@ def _raw(datatype: str, data: list[Any]) -> bytes:
     return np.asarray(data, dtype=RAW_DTYPES[datatype]).tobytes()
 
 
+#: Typed ``contents`` fields read by :func:`_decode`'s fast path (one Python type each).
+_FAST_CONTENTS = {
+    "FP64": "fp64_contents",
+    "FP32": "fp32_contents",
+    "INT64": "int64_contents",
+    "INT32": "int_contents",
+    "BOOL": "bool_contents",
+    "BYTES": "bytes_contents",
+}
+
+
+def _decode(model: Any, request: Any) -> tuple[dict[str, list[Any]], int]:
+    """Validated per-column values and the row count of a ``ModelInferRequest``.
+
+    Well-formed requests (one ``[N]`` or ``[N, 1]`` tensor per column, values in the typed
+    ``contents``, all valid) go straight from the protobuf fields to columns; anything else
+    takes the general tensor decoding, which names every problem.
+    """
+    fast = _fast_decode(model, request)
+    if fast is not None:
+        return fast
+    return decode_inputs(model, _inputs(request))
+
+
+def _fast_decode(model: Any, request: Any) -> tuple[dict[str, list[Any]], int] | None:
+    if request.raw_input_contents:
+        return None
+    present: dict[str, list[Any]] = {}
+    n_rows = -1
+    for tensor in request.inputs:
+        shape = tensor.shape
+        if not 1 <= len(shape) <= 2 or (len(shape) == 2 and shape[1] != 1):
+            return None
+        rows = shape[0]
+        field = _FAST_CONTENTS.get(tensor.datatype)
+        if field is None or rows < 1 or (n_rows != -1 and rows != n_rows):
+            return None
+        n_rows = rows
+        contents = getattr(tensor.contents, field)
+        if len(contents) != rows or tensor.name in present:
+            return None
+        if field == "bytes_contents":
+            try:
+                present[tensor.name] = [value.decode() for value in contents]
+            except UnicodeDecodeError:
+                return None
+        else:
+            present[tensor.name] = list(contents)
+    if n_rows == -1:
+        return None
+    columns = check_columns_fast(model, present, n_rows)
+    return None if columns is None else (columns, n_rows)
+
+
 def _inputs(request: Any) -> list[tuple[str, str, list[int], list[Any]]]:
     from mlwright.serve._app import _raw_to_list
 
@@ -264,6 +322,15 @@ def _inputs(request: Any) -> list[tuple[str, str, list[int], list[Any]]]:
     return inputs
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    # uvloop (as uvicorn uses) runs the loop's own work per event in C.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class GrpcServer:
     """A ``grpc.aio`` server running on its own thread and event loop."""
 
@@ -298,7 +365,7 @@ class GrpcServer:
         return self.port
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = _new_event_loop()
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())
@@ -315,6 +382,10 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", max(limit, 64 * 1024 * 1024)),
                 ("grpc.so_reuseport", 1),
+                # No bandwidth-delay probing: it answers the first data of every request
+                # with a PING the client must acknowledge, two more wake-ups on each side
+                # per call, to size flow-control windows that one-row messages never fill.
+                ("grpc.http2.bdp_probe", 0),
             ]
         )
         pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.state), server)

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlwright.serve._registry import FieldSpec, ServedModel, _category_key
 
-__all__ = ["RequestValidationError", "check_columns", "problem"]
+__all__ = ["RequestValidationError", "check_columns", "check_columns_fast", "problem"]
 
 #: At most this many problems are reported for one request (the rest are counted).
 MAX_PROBLEMS = 50
@@ -234,22 +234,56 @@ def _fast_columns(model: ServedModel, records: list[Any]) -> dict[str, list[Any]
             if spec.required:
                 return None
             values = [record.get(name) for record in records]
-        kinds = set(map(type, values))
-        if _NONE in kinds:
-            if not spec.nullable:
-                return None
-            kinds.discard(_NONE)
-        if not kinds <= _ALLOWED_TYPES[spec.kind]:
+        if not _column_fits(spec, values):
             return None
-        if float in kinds:
-            floats = [value for value in values if type(value) is float]
-            if not all(map(math.isfinite, floats)):
-                return None
-        if spec.reject_unseen:
-            for value in set(values):
-                if value is not None and _category_key(value) not in spec.category_set:
-                    return None
         columns[name] = values
+    return columns
+
+
+def _column_fits(spec: FieldSpec, values: list[Any]) -> bool:
+    """Whether every value of one column is valid as is (checked at C speed where possible)."""
+    kinds = set(map(type, values))
+    if _NONE in kinds:
+        if not spec.nullable:
+            return False
+        kinds.discard(_NONE)
+    if not kinds <= _ALLOWED_TYPES[spec.kind]:
+        return False
+    if float in kinds:
+        floats = [value for value in values if type(value) is float]
+        if not all(map(math.isfinite, floats)):
+            return False
+    if spec.reject_unseen:
+        for value in set(values):
+            if value is not None and _category_key(value) not in spec.category_set:
+                return False
+    return True
+
+
+def check_columns_fast(
+    model: ServedModel, present: dict[str, list[Any]], n_rows: int
+) -> dict[str, list[Any]] | None:
+    """All the model's columns from well-formed per-column values; None if anything is off.
+
+    The column-at-a-time counterpart of the records fast path, for tensors (gRPC): absent
+    optional columns become missing values. Anything unusual (an unknown or missing required
+    column, a wrong type, a non-finite number, an unseen category) returns None, and the
+    caller runs :func:`check_columns` to name every problem.
+    """
+    fields = model.field_by_name
+    if not present.keys() <= fields.keys():
+        return None
+    columns: dict[str, list[Any]] = {}
+    for spec in model.fields:
+        values = present.get(spec.name)
+        if values is None:
+            if spec.required:
+                return None
+            columns[spec.name] = [None] * n_rows
+        elif len(values) != n_rows or not _column_fits(spec, values):
+            return None
+        else:
+            columns[spec.name] = values
     return columns
 
 
