@@ -58,8 +58,13 @@ _CONTENTS_FIELD = {
 }
 
 
-class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    """Answers the six Open Inference Protocol RPCs from a server state."""
+class InferenceServicer:
+    """Answers the six Open Inference Protocol RPCs from a server state.
+
+    Registered with ``add_GRPCInferenceServiceServicer_to_server``, which looks up the six
+    methods by name; the generated UNIMPLEMENTED base class is not shipped (see
+    ``_proto/_generate.py``).
+    """
 
     def __init__(self, state: Any) -> None:
         self.state = state

@@ -5,6 +5,9 @@ grpcio-tools). The generated descriptors go into a private descriptor pool inste
 process-wide default one: the proto's message names (``inference.ModelInferRequest``, ...) are
 the ones Triton's client also registers, and two registrations of one name in the default pool
 fail, which would stop a process from importing both ``tritonclient.grpc`` and mlwright's server.
+The generated base servicer (every method answering UNIMPLEMENTED) is removed: mlwright's
+``serve._grpc.InferenceServicer`` implements all six RPCs and is registered with
+``add_GRPCInferenceServiceServicer_to_server``, which needs no base class.
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ def main() -> None:
     if patched == text:
         raise SystemExit("the generated module no longer calls Default().AddSerializedFile")
     generated.write_text(patched, encoding="utf-8")
+    services = HERE / "grpc_predict_v2_pb2_grpc.py"
+    services.write_text(drop_base_servicer(services.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def drop_base_servicer(text: str) -> str:
+    """The generated services module without its UNIMPLEMENTED base servicer class."""
+    start = text.find("class GRPCInferenceServiceServicer:")
+    end = text.find("def add_GRPCInferenceServiceServicer_to_server(")
+    if start < 0 or end < start:
+        raise SystemExit("the generated services module no longer has the expected layout")
+    return text[:start] + text[end:]
 
 
 if __name__ == "__main__":
