@@ -59,3 +59,31 @@ def test_paired_fold_losses_keep_a_consistently_better_costly_model():
     assert unpaired == {1: 1.0}  # the unpaired spread calls the cheap model as good
     assert 0 in paired
     assert paired[0] > 0.5
+
+
+def _over_budget_pair(noise_b: float, seed: int):
+    """The best model costs 20 (budget 12); a second model costing 10 would blend with it."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=4000)
+    best = y + rng.normal(scale=1.0, size=y.size)
+    second = y + rng.normal(scale=noise_b, size=y.size)
+    folds = np.array_split(np.arange(y.size), 5)
+    return y, [best, second], [(1.0, 20.0), (1.0, 10.0)], folds
+
+
+def test_budget_stretches_past_the_best_model_only_for_a_real_gain():
+    metric = get_metric("rmse", "regression")
+    # Independent errors of similar size: the blend is clearly better on every fold, so the
+    # ensemble may cost more than the best model alone.
+    y, predictions, costs, folds = _over_budget_pair(1.05, 3)
+    weights, _ = select_ensemble(
+        predictions, y, metric, costs=costs, budget=(2.5, 12.0), folds=folds
+    )
+    assert set(weights) == {0, 1}
+    # A far worse second model gains about 1.4% of RMSE, under the 3% the caller calls noise:
+    # not worth 50% more prediction time.
+    y, predictions, costs, folds = _over_budget_pair(6.0, 4)
+    weights, _ = select_ensemble(
+        predictions, y, metric, costs=costs, budget=(2.5, 12.0), folds=folds, tolerance=0.03
+    )
+    assert weights == {0: 1.0}

@@ -22,6 +22,7 @@ def select_ensemble(
     max_rounds: int = 50,
     tolerance: float = 0.0,
     fold_losses: Sequence[Sequence[float]] | None = None,
+    folds: Sequence[np.ndarray] | None = None,
 ) -> tuple[dict[int, float], float]:
     """Choose weights for out-of-fold predictions that optimise ``metric``.
 
@@ -37,7 +38,10 @@ def select_ensemble(
         Per candidate (single-row milliseconds, batch microseconds per row); the sum over the
         distinct members chosen may not exceed ``budget``. The ensemble starts from the best
         candidate within budget if its loss is within ``tolerance`` of the best candidate's,
-        else from the best candidate, and the budget stretches to twice that start's cost.
+        else from the best candidate, and the budget stretches to that start's cost. It
+        stretches further, to twice that cost, only for an ensemble whose gain is beyond the
+        noise of the validation (one paired standard error over ``folds``, at least
+        ``tolerance``): speed is not traded for an accuracy gain that may not be real.
     max_rounds
         Number of greedy additions (with replacement).
     tolerance
@@ -48,6 +52,8 @@ def select_ensemble(
         their paired per-fold difference, at most ``tolerance``: models scored on the same
         rows differ far more precisely than either fold spread suggests, so an unpaired
         spread would trade away real accuracy for speed.
+    folds
+        Row indices of each validation fold, to judge an ensemble's gain per fold.
 
     Returns
     -------
@@ -56,26 +62,51 @@ def select_ensemble(
     """
     n = len(predictions)
     losses = [metric.loss(metric.score_encoded(y, p)) for p in predictions]
-    best_single = int(np.argmin(losses))
-    limit = None
-    if costs is not None and budget is not None:
-        limit = np.asarray(budget, dtype=float)
-        affordable = [i for i in range(n) if np.all(np.asarray(costs[i]) <= limit)]
-        cheap = min(affordable, key=lambda i: losses[i]) if affordable else None
-        # Prefer the best affordable model when it is as good within the noise of the
-        # validation; otherwise accuracy wins and the budget stretches to what it costs.
-        allowed = tolerance
-        if cheap is not None and fold_losses is not None:
-            allowed = min(
-                tolerance, _paired_standard_error(fold_losses[cheap], fold_losses[best_single])
-            )
-        if cheap is not None and losses[cheap] <= losses[best_single] + allowed:
-            best_single = cheap
-        limit = np.maximum(limit, 2 * np.asarray(costs[best_single], dtype=float))
-    if n == 1:
-        return {0: 1.0}, metric.score_encoded(y, predictions[0])
+    start = int(np.argmin(losses))
+    if costs is None or budget is None:
+        counts = _greedy(predictions, y, metric, start, max_rounds, None, None)
+        return _weights(predictions, y, metric, counts)
+    limit = np.asarray(budget, dtype=float)
+    affordable = [i for i in range(n) if np.all(np.asarray(costs[i]) <= limit)]
+    cheap = min(affordable, key=lambda i: losses[i]) if affordable else None
+    # Prefer the best affordable model when it is as good within the noise of the
+    # validation; otherwise accuracy wins and the budget stretches to what it costs.
+    allowed = tolerance
+    if cheap is not None and fold_losses is not None:
+        allowed = min(tolerance, _paired_standard_error(fold_losses[cheap], fold_losses[start]))
+    if cheap is not None and losses[cheap] <= losses[start] + allowed:
+        start = cheap
+    start_cost = np.asarray(costs[start], dtype=float)
+    tight = _greedy(predictions, y, metric, start, max_rounds, costs, np.maximum(limit, start_cost))
+    wide = _greedy(
+        predictions, y, metric, start, max_rounds, costs, np.maximum(limit, 2 * start_cost)
+    )
+    if np.array_equal(tight, wide):
+        return _weights(predictions, y, metric, tight)
+    tight_blend, wide_blend = _blend(predictions, tight), _blend(predictions, wide)
+    gain = metric.loss(metric.score_encoded(y, tight_blend)) - metric.loss(
+        metric.score_encoded(y, wide_blend)
+    )
+    noise = tolerance
+    if folds is not None:
+        noise = max(
+            noise,
+            _paired_standard_error(
+                [metric.loss(metric.score_encoded(y[f], wide_blend[f])) for f in folds],
+                [metric.loss(metric.score_encoded(y[f], tight_blend[f])) for f in folds],
+            ),
+        )
+    return _weights(predictions, y, metric, wide if gain > noise else tight)
+
+
+def _greedy(predictions, y, metric, start, max_rounds, costs, limit) -> np.ndarray:
+    """Greedy selection with replacement from ``start``; the best prefix's member counts."""
+    n = len(predictions)
     counts = np.zeros(n, dtype=int)
-    total = np.zeros_like(predictions[best_single], dtype=float)
+    if n == 1:
+        counts[0] = 1
+        return counts
+    total = np.zeros_like(predictions[start], dtype=float)
     history: list[tuple[float, np.ndarray]] = []
     used_cost = np.zeros(2)
     for round_number in range(max_rounds):
@@ -85,7 +116,7 @@ def select_ensemble(
                 # New members only while the whole ensemble stays within the cost budget.
                 if np.any(used_cost + np.asarray(costs[i]) > limit):
                     continue
-            if round_number == 0 and i != best_single:
+            if round_number == 0 and i != start:
                 continue
             candidate = (total + predictions[i]) / (round_number + 1)
             loss = metric.loss(metric.score_encoded(y, candidate))
@@ -99,10 +130,16 @@ def select_ensemble(
         total += predictions[best_index]
         history.append((best_loss, counts.copy()))
     # Keep the best prefix of the greedy path (later additions can only overfit).
-    best_loss, best_counts = min(history, key=lambda item: item[0])
-    weights = {int(i): float(c) / best_counts.sum() for i, c in enumerate(best_counts) if c > 0}
-    blended = sum(predictions[i] * w for i, w in weights.items())
-    return weights, metric.score_encoded(y, blended)
+    return min(history, key=lambda item: item[0])[1]
+
+
+def _blend(predictions: Sequence[np.ndarray], counts: np.ndarray) -> np.ndarray:
+    return sum(predictions[i] * (c / counts.sum()) for i, c in enumerate(counts) if c > 0)
+
+
+def _weights(predictions, y, metric, counts) -> tuple[dict[int, float], float]:
+    weights = {int(i): float(c) / counts.sum() for i, c in enumerate(counts) if c > 0}
+    return weights, metric.score_encoded(y, _blend(predictions, counts))
 
 
 def _paired_standard_error(a: Sequence[float], b: Sequence[float]) -> float:

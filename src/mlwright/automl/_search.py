@@ -302,13 +302,15 @@ class _Search:
             us_per_row=0.0,
             fold_models=[o[0] for o in outputs] if candidate.family in FOLD_FALLBACK else None,
         )
-        # Prediction cost from the model's structure (trees, depth), not from a timing: the
-        # machine may be busy, and the ensemble chosen must not depend on load.
+        # Prediction cost from the model's structure (trees, depth, features), not from a
+        # timing: the machine may be busy, and the ensemble chosen must not depend on load.
         result.latency_ms, result.us_per_row = module.cost(
             int(round(np.mean(result.iterations) * 1.1)),
             candidate.params,
             self.n_classes if self.task == "multiclass" else 1,
             len(self.y),
+            n_features=self.X.shape[1],
+            n_categorical=len(self.categorical),
         )
         self.budget.record(candidate.family, seconds, result.fold_seconds, self.metric.loss(score))
         entry.update(
@@ -608,6 +610,7 @@ def _search(
                 0.002 * abs(ranked[0].score),
             ),
             fold_losses=[[chosen.loss(s) for s in r.fold_scores] for r in ranked],
+            folds=[valid for _, valid in folds],
         )
         members = [(ranked[i], w) for i, w in weights.items()]
         blended = sum(ranked[i].oof * w for i, w in weights.items())

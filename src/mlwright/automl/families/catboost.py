@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -122,8 +123,21 @@ def suggest(trial: Any, task: str, n_rows: int) -> dict[str, Any]:
     }
 
 
-def cost(iterations: int, params: dict[str, Any], n_outputs: int, n_rows: int):
+def cost(
+    iterations: int,
+    params: dict[str, Any],
+    n_outputs: int,
+    n_rows: int,
+    *,
+    n_features: int = 0,
+    n_categorical: int = 0,
+):
     """Estimated prediction cost: (single-row milliseconds, batch microseconds per row)."""
     trees = iterations * n_outputs
     depth = params.get("depth", 6)
-    return 0.4 + 0.0005 * trees, 3.3 + 0.003 * trees * 2 ** (depth - 6)
+    # Oblivious trees are cheap to evaluate; what costs is preparing the row: binarising each
+    # numeric feature and turning each categorical value into its target statistics (one set
+    # per class), about 0.04 and 0.35 us per feature and row (benchmarks/prediction_cost.py).
+    numeric = max(n_features - n_categorical, 0)
+    features = 0.04 * numeric + 0.35 * n_categorical * math.sqrt(max(n_outputs, 1))
+    return 0.4 + 0.0005 * trees, 0.3 + features + 0.002 * trees * 2 ** (depth - 6)

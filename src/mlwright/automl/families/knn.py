@@ -66,6 +66,14 @@ def suggest(trial: Any, task: str, n_rows: int) -> dict[str, Any]:
     }
 
 
-def cost(iterations: int, params: dict[str, Any], n_outputs: int, n_rows: int):
+def cost(
+    iterations: int,
+    params: dict[str, Any],
+    n_outputs: int,
+    n_rows: int,
+    *,
+    n_features: int = 0,
+    n_categorical: int = 0,
+):
     """Estimated prediction cost: (single-row milliseconds, batch microseconds per row)."""
     return 0.5 + 0.25 * n_rows / 1000, 5.0 * n_rows / 1000

@@ -68,6 +68,14 @@ def suggest(trial: Any, task: str, n_rows: int) -> dict[str, Any]:
     return {"C": trial.suggest_float("C", 1e-3, 1e3, log=True)}
 
 
-def cost(iterations: int, params: dict[str, Any], n_outputs: int, n_rows: int):
+def cost(
+    iterations: int,
+    params: dict[str, Any],
+    n_outputs: int,
+    n_rows: int,
+    *,
+    n_features: int = 0,
+    n_categorical: int = 0,
+):
     """Estimated prediction cost: (single-row milliseconds, batch microseconds per row)."""
     return 0.45, 1.5 + 0.1 * n_outputs

@@ -55,7 +55,15 @@ def suggest(trial: Any, task: str, n_rows: int) -> dict[str, Any]:
     }
 
 
-def cost(iterations: int, params: dict[str, Any], n_outputs: int, n_rows: int):
+def cost(
+    iterations: int,
+    params: dict[str, Any],
+    n_outputs: int,
+    n_rows: int,
+    *,
+    n_features: int = 0,
+    n_categorical: int = 0,
+):
     """Estimated prediction cost: (single-row milliseconds, batch microseconds per row)."""
     import math
 
