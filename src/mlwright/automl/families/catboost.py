@@ -78,6 +78,10 @@ def fit(
         "thread_count": n_threads,
         "verbose": False,
         "allow_writing_files": False,
+        # Categories with few levels are one-hot split rather than turned into target
+        # statistics: on car (four classes, six features of 3-4 levels) that fits 20 times
+        # faster and converges where the statistics did not within a minute.
+        "one_hot_max_size": 10,
         **params,
     }
     if task == "multiclass":
