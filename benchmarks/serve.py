@@ -13,7 +13,8 @@ lightgbm --max-trials 1``). Everything runs on this machine, over loopback:
 * the same with the prediction log off (the log's write-path cost: p50 delta), alternating
   rounds between two servers to cancel drift;
 * gRPC single-row latency at 200 requests/s (ModelInfer, generated stub, one channel),
-  alternating rounds with REST on the same server;
+  alternating rounds with REST on the same server; then both back to back (2,000 requests a
+  round), and a no-op call each (ServerLive, GET /v2/health/live) for the transports' floor;
 * a 1,000-row request (p50 of 30);
 * maximum single-row throughput with ``wrk`` (keep-alive, 8 connections), errors counted;
 * the same throughput against ``mlflow models serve --env-manager local`` of the same
@@ -149,49 +150,62 @@ def mlflow_server(model: Path, home: Path) -> Iterator[int]:
 def fixed_rate_rest(
     port: int, path: str, bodies: list[bytes], rate: float, duration: float
 ) -> list[float]:
-    """Send requests on a fixed schedule over one keep-alive connection; latencies in ms."""
+    """Send requests on a fixed schedule over one keep-alive connection; latencies in ms.
+
+    ``rate`` 0 sends back to back; an empty ``bodies`` sends GETs (a no-op call).
+    """
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"Content-Type": "application/json"}
-    latencies, errors = [], 0
-    interval = 1.0 / rate
-    start = time.perf_counter()
-    count = int(rate * duration)
-    for index in range(count):
-        scheduled = start + index * interval
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        began = time.perf_counter()
-        connection.request("POST", path, body=bodies[index % len(bodies)], headers=headers)
+    errors = 0
+
+    def call(index: int) -> None:
+        nonlocal errors
+        if bodies:
+            connection.request("POST", path, body=bodies[index % len(bodies)], headers=headers)
+        else:
+            connection.request("GET", path)
         response = connection.getresponse()
         response.read()
-        latencies.append((time.perf_counter() - began) * 1000)
         errors += response.status != 200
+
+    latencies = _paced(call, rate, duration)
     connection.close()
     if errors:
         raise RuntimeError(f"{errors} requests failed at {rate}/s on {path}")
     return latencies
 
 
+def _paced(call, rate: float, duration: float, count: int = 2000) -> list[float]:
+    """Run ``call(index)`` on a fixed schedule (or back to back with rate 0); ms each."""
+    latencies = []
+    interval = 1.0 / rate if rate else 0.0
+    start = time.perf_counter()
+    for index in range(int(rate * duration) if rate else count):
+        delay = start + index * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        began = time.perf_counter()
+        call(index)
+        latencies.append((time.perf_counter() - began) * 1000)
+    return latencies
+
+
 def fixed_rate_grpc(port: int, requests: list, rate: float, duration: float) -> list[float]:
+    """ModelInfer on a fixed schedule (rate 0: back to back); an empty ``requests`` calls the
+    no-op ServerLive instead. Latencies in ms."""
     import grpc
 
+    from mlwright.serve._proto import grpc_predict_v2_pb2 as pb
     from mlwright.serve._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        stub.ModelInfer(requests[0])
-        latencies = []
-        interval = 1.0 / rate
-        start = time.perf_counter()
-        for index in range(int(rate * duration)):
-            delay = start + index * interval - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            began = time.perf_counter()
-            stub.ModelInfer(requests[index % len(requests)])
-            latencies.append((time.perf_counter() - began) * 1000)
-    return latencies
+        if requests:
+            stub.ModelInfer(requests[0])
+            return _paced(lambda i: stub.ModelInfer(requests[i % len(requests)]), rate, duration)
+        live = pb.ServerLiveRequest()
+        stub.ServerLive(live)
+        return _paced(lambda i: stub.ServerLive(live), rate, duration)
 
 
 def grpc_requests(frame: pd.DataFrame, model_name: str) -> list:
@@ -423,6 +437,21 @@ def main() -> None:
         figures["grpc_p99_ms"] = percentile(grpc_latencies, 99)
         figures["grpc_rest_p50_ms"] = percentile(rest_latencies, 50)
         figures["grpc_rest_p99_ms"] = percentile(rest_latencies, 99)
+        # Two more views of the same comparison, alternating as above: requests sent back to
+        # back (the threads of both stacks stay awake), and a call that does nothing
+        # (ServerLive against GET /v2/health/live), the transport's own floor.
+        closed = {"grpc": [], "rest": [], "grpc_noop": [], "rest_noop": []}
+        for _ in range(rounds):
+            closed["rest"] += fixed_rate_rest(port, "/predict", singles, 0, 0)
+            closed["grpc"] += fixed_rate_grpc(grpc_port, requests, 0, 0)
+            closed["rest_noop"] += fixed_rate_rest(
+                port, "/v2/health/live", [], args.rate, args.duration / rounds
+            )
+            closed["grpc_noop"] += fixed_rate_grpc(grpc_port, [], args.rate, args.duration / rounds)
+        for key, values in closed.items():
+            figures[f"{key}_closed_p50_ms" if "noop" not in key else f"{key}_p50_ms"] = percentile(
+                values, 50
+            )
 
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         big_times = []
@@ -519,6 +548,10 @@ def render(figures: dict, args: argparse.Namespace) -> str:
         f"{ms('grpc_p50_ms')} / {ms('grpc_p99_ms')} | <= REST |",
         f"| REST /predict in the same alternating rounds as gRPC, p50 / p99 | "
         f"{ms('grpc_rest_p50_ms')} / {ms('grpc_rest_p99_ms')} | |",
+        f"| single row back to back (alternating rounds), p50: gRPC / REST | "
+        f"{ms('grpc_closed_p50_ms')} / {ms('rest_closed_p50_ms')} | gRPC <= REST |",
+        f"| no-op call at {args.rate:.0f} req/s (ServerLive / GET /v2/health/live), p50: "
+        f"gRPC / REST | {ms('grpc_noop_p50_ms')} / {ms('rest_noop_p50_ms')} | |",
         f"| server-side p50 / p99 (latency histogram): REST | {ms('rest_server_p50_ms')} / "
         f"{ms('rest_server_p99_ms')} | |",
         f"| server-side p50 / p99 (latency histogram): gRPC | {ms('grpc_server_p50_ms')} / "
