@@ -4,7 +4,10 @@ Each module offers ``NAME``, ``ITERATIVE`` (whether more iterations means a long
 deadline can cut short), ``fit(X, y, *, task, n_classes, categorical, params, seed, n_threads,
 deadline, X_val=None, y_val=None, n_iterations=None) -> (model, iterations)``,
 ``predict(model, X, *, task, n_threads=1)`` (probabilities (n, n_classes) for classification,
-values for regression) and ``suggest(trial, task, n_rows)`` (its Optuna search space).
+values for regression), ``suggest(trial, task, n_rows)`` (its Optuna search space) and
+``cost(iterations, params, n_outputs, n_rows, *, n_features=0, n_categorical=0) ->
+(single-row ms, batch us per row on one core)``, the prediction cost estimated from the model's
+structure for the ensemble's budget (``benchmarks/prediction_cost.py`` checks it).
 """
 
 from __future__ import annotations
