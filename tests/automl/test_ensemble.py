@@ -87,3 +87,20 @@ def test_budget_stretches_past_the_best_model_only_for_a_real_gain():
         predictions, y, metric, costs=costs, budget=(2.5, 12.0), folds=folds, tolerance=0.03
     )
     assert weights == {0: 1.0}
+
+
+def test_ensemble_library_keeps_the_best_of_every_family():
+    from types import SimpleNamespace
+
+    from mlwright.automl._search import _ensemble_library
+
+    metric = get_metric("rmse", "regression")
+
+    def result(family_name, score):
+        return SimpleNamespace(candidate=SimpleNamespace(family=family_name), score=score)
+
+    tuned = [result("catboost", 1.0 + i / 100) for i in range(20)]
+    linear = [result("linear", 2.0), result("linear", 2.5)]
+    library = _ensemble_library(tuned + linear, metric, top=15)
+    assert library[:15] == tuned[:15]
+    assert library[15:] == [linear[0]]  # the best linear model only

@@ -68,3 +68,28 @@ def test_family_fits_and_predicts(design, name, task):
         # Better than predicting the mean on held-out rows of the training data.
         held = module.predict(model, features[split:], task=task)
         assert np.mean((held - target[split:]) ** 2) < np.var(target[split:])
+
+
+def test_linear_auto_regularisation_is_chosen_by_inner_cross_validation():
+    """On small data ``C="auto"`` picks C by inner folds; too large a problem keeps C = 1."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 40))
+    # Few informative columns among many noisy ones: strong regularisation pays.
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=1.5, size=300) > 0).astype(int)
+    module = family("linear")
+    common = {"categorical": [], "seed": 0, "n_threads": 1, "deadline": math.inf}
+    (_, model, _), _ = module.fit(X, y, task="binary", n_classes=2, params={"C": "auto"}, **common)
+    assert model.C < 1.0
+    big = np.repeat(X, 50, axis=0)
+    (_, model, _), _ = module.fit(
+        big, np.repeat(y, 50), task="binary", n_classes=2, params={"C": "auto"}, **common
+    )
+    assert type(model) is LogisticRegression
+    assert model.C == 1.0
+    values = X[:, 0] * 3 + rng.normal(size=300)
+    (_, model, _), _ = module.fit(
+        X, values, task="regression", n_classes=0, params={"alpha": "auto"}, **common
+    )
+    assert isinstance(model, RidgeCV)

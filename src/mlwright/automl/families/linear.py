@@ -12,6 +12,9 @@ from mlwright.automl.families._encode import DenseEncoder
 
 NAME = "linear"
 ITERATIVE = False
+#: Largest rows x encoded columns x outputs whose logistic regression chooses C by inner
+#: cross-validation (credit-g: 45,000; segment: 230,000, 2 s for five folds).
+_AUTO_SIZE = 500_000
 
 
 def fit(
@@ -29,17 +32,50 @@ def fit(
     y_val: np.ndarray | None = None,
     n_iterations: int | None = None,
 ) -> tuple[Any, int]:
-    """Fit the encoder and the linear model."""
-    from sklearn.linear_model import LogisticRegression, Ridge
+    """Fit the encoder and the linear model.
+
+    ``C`` (classification) or ``alpha`` (regression) set to ``"auto"`` chooses the
+    regularisation by an inner cross-validation on the rows given: ridge by its efficient
+    leave-one-out path on any data, logistic regression by 3 folds over 11 values of C while
+    rows x encoded columns x outputs stay within :data:`_AUTO_SIZE` (beyond, C = 1: the path
+    costs 33 fits, 17 s of a 60 s budget on optdigits, and larger data needs less
+    regularisation).
+    """
+    from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 
     encoder = DenseEncoder(categorical, int(params.get("max_categories", 64))).fit(X)
     Z = encoder.transform(X)
     if task == "regression":
-        model = Ridge(alpha=float(params.get("alpha", 1.0)))
+        alpha = params.get("alpha", 1.0)
+        if alpha == "auto":
+            model = RidgeCV(alphas=np.logspace(-3, 3, 13))
+        else:
+            model = Ridge(alpha=float(alpha))
     else:
-        model = LogisticRegression(C=float(params.get("C", 1.0)), max_iter=300, tol=1e-3)
+        C = params.get("C", 1.0)
+        if C == "auto":
+            outputs = n_classes if n_classes > 2 else 1
+            small = len(y) * Z.shape[1] * outputs <= _AUTO_SIZE
+            C = _best_C(Z, y, seed) if small and np.bincount(y).min() >= 3 else 1.0
+        model = LogisticRegression(C=float(C), max_iter=300, tol=1e-3)
     model.fit(Z, y)
     return (encoder, model, n_classes), 1
+
+
+def _best_C(Z: np.ndarray, y: np.ndarray, seed: int) -> float:
+    """The C of 11 (1e-3 to 1e2) with the lowest log loss over 3 stratified inner folds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    grid = np.logspace(-3, 2, 11)
+    losses = np.zeros(len(grid))
+    labels = np.unique(y)
+    for train, valid in StratifiedKFold(3, shuffle=True, random_state=seed).split(Z, y):
+        for index, C in enumerate(grid):
+            model = LogisticRegression(C=C, max_iter=300, tol=1e-3).fit(Z[train], y[train])
+            losses[index] += log_loss(y[valid], model.predict_proba(Z[valid]), labels=labels)
+    return float(grid[int(np.argmin(losses))])
 
 
 def predict(model: Any, X: np.ndarray, *, task: str, n_threads: int = 1) -> np.ndarray:
