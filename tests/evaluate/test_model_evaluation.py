@@ -7,6 +7,7 @@ import pytest
 
 import mlwright
 from mlwright.automl import get_metric
+from mlwright.automl.families import family
 from mlwright.errors import ConfigError, DataError
 from mlwright.evaluate import (
     calibrate,
@@ -113,9 +114,22 @@ def test_native_treeshap_adds_up_to_the_log_odds(credit_model_path, credit_test)
     row = credit_test.drop(columns=["class"]).iloc[[3]].reset_index(drop=True)
     explanation = contributions(model, row)
     assert explanation["method"] == "treeshap"
-    assert explanation["space"] == "log-odds"
-    p = float(model.predict_proba(row)["good"].iloc[0])
-    assert explanation["prediction"] == pytest.approx(np.log(p / (1 - p)), abs=1e-6)
+    # The log-odds of each booster, from its own prediction, weighted as the ensemble weighs it.
+    predictor = model.predictor
+    matrix = predictor.preprocessor.transform(row)
+    logits, boosters = 0.0, 0
+    for member in predictor.members:
+        for booster in member.models:
+            p = float(family(member.family).predict(booster, matrix, task="binary")[0, 1])
+            logits += member.weight / len(member.models) * np.log(p / (1 - p))
+            boosters += 1
+    if boosters == 1:
+        assert explanation["space"] == "log-odds"
+        p = float(model.predict_proba(row)["good"].iloc[0])
+        assert logits == pytest.approx(np.log(p / (1 - p)), abs=1e-6)
+    else:
+        assert explanation["space"] == f"weighted mean log-odds of {boosters} models"
+    assert explanation["prediction"] == pytest.approx(logits, abs=1e-6)
     magnitudes = [abs(item["contribution"]) for item in explanation["contributions"]]
     assert magnitudes == sorted(magnitudes, reverse=True)
 

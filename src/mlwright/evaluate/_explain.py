@@ -223,7 +223,9 @@ def contributions(
     -------
     dict
         ``method`` (``"treeshap"`` or ``"shap"``), ``space`` (what the contributions add up
-        to: ``"log-odds"``, ``"raw score"``, ``"probability"`` or ``"value"``), ``explained``
+        to: ``"log-odds"``, ``"raw score"``, ``"probability"`` or ``"value"``; for a
+        classifier blending several boosted models, ``"weighted mean log-odds of N models"``
+        or ``"weighted mean raw score of N models"``), ``explained``
         (the class explained, or ``None``), ``base_value``, ``prediction`` (base plus
         contributions), ``contributions`` (``column``, ``value``, ``contribution``; largest
         absolute first).
@@ -273,6 +275,11 @@ def _native_contributions(model, predictor, row_frame, explained_index) -> dict[
                 values = values[explained_index]
             total += (member.weight / len(member.models)) * values
     space = {"binary": "log-odds", "multiclass": "raw score", "regression": "value"}[model.task]
+    if model.task != "regression" and sum(len(m.models) for m in members) > 1:
+        # The ensemble averages probabilities, and a mean of probabilities is not the mean of
+        # their log-odds: the exact, additive quantity here is the members' weighted mean raw
+        # score, so say so rather than call it the model's log-odds.
+        space = f"weighted mean {space} of {sum(len(m.models) for m in members)} models"
     return _package(
         "treeshap",
         space,
