@@ -275,11 +275,12 @@ def _native_contributions(model, predictor, row_frame, explained_index) -> dict[
                 values = values[explained_index]
             total += (member.weight / len(member.models)) * values
     space = {"binary": "log-odds", "multiclass": "raw score", "regression": "value"}[model.task]
-    if model.task != "regression" and sum(len(m.models) for m in members) > 1:
+    boosters = sum(len(member.models) for member in members)
+    if model.task != "regression" and boosters > 1:
         # The ensemble averages probabilities, and a mean of probabilities is not the mean of
         # their log-odds: the exact, additive quantity here is the members' weighted mean raw
         # score, so say so rather than call it the model's log-odds.
-        space = f"weighted mean {space} of {sum(len(m.models) for m in members)} models"
+        space = f"weighted mean {space} of {boosters} models"
     return _package(
         "treeshap",
         space,
