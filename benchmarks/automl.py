@@ -224,6 +224,13 @@ def run_mlwright(entry: dict, budget: float, work: Path) -> dict:
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
         record["validation"] = metrics.get("validation_score", metrics.get("validation"))
+        # What the final model is made of, and whether each member was refitted or served by
+        # its fold models (the time budget decides).
+        record["ensemble"] = [
+            [e["model"], round(float(e.get("weight", 0.0)), 3), e.get("served_as")]
+            for e in metrics.get("leaderboard", [])
+            if e.get("in_ensemble")
+        ]
     return record
 
 

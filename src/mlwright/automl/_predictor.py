@@ -22,8 +22,8 @@ _PARALLEL_ROWS = 4000
 class Member:
     """One ensemble member: a family's model(s) and its weight.
 
-    ``models`` holds one model refitted on all the data, or, when there was no time to refit,
-    the cross-validation fold models whose predictions are averaged.
+    ``models`` holds one model refitted on all the data (``refitted``), or, when there was no
+    time to refit, cross-validation fold models whose predictions are averaged.
     """
 
     name: str
@@ -31,6 +31,7 @@ class Member:
     models: list[Any]
     weight: float
     params: dict[str, Any]
+    refitted: bool = True
 
 
 class Predictor:

@@ -15,6 +15,7 @@ Plan of one search, all inside the caller's deadline:
 from __future__ import annotations
 
 import math
+import threading
 import time
 import traceback
 import warnings
@@ -31,7 +32,7 @@ from mlwright.automl._metrics import Metric, default_metric, get_metric, sort_la
 from mlwright.automl._portfolio import Candidate, portfolio
 from mlwright.automl._predictor import Member, Predictor
 from mlwright.automl._preprocess import Preprocessor, category_key
-from mlwright.automl._scheduler import FOLD_FALLBACK, Budget
+from mlwright.automl._scheduler import FOLD_FALLBACK, REFIT_MARGIN, Budget, refit_seconds
 from mlwright.automl.families import FAMILY_NAMES, family
 from mlwright.errors import ConfigError, DataError
 
@@ -145,6 +146,22 @@ def _encode_target(y: pd.Series, task: str, schema: Any, target: str):
     return encoded, classes
 
 
+def _n_splits(n_rows: int, seconds_left: float, n_jobs: int) -> int:
+    """Folds of the cross-validation: a whole number of rounds of ``n_jobs`` parallel fits.
+
+    Five folds on small data (tighter estimates, more rows per fit), four on large data, three
+    when the budget is short (more configurations rather than tighter estimates). Rounded up to
+    a multiple of the parallel fits: every candidate waits for its slowest fold, so with five
+    folds on two cores the fifth fit ran alone while the other core idled, a sixth of the
+    search. Six folds take the same three rounds and train each fit on more rows.
+    """
+    wanted = 5 if n_rows <= 10000 else 4
+    if seconds_left < 20:
+        wanted = 3
+    workers = max(1, min(int(n_jobs), wanted))
+    return min(10, math.ceil(wanted / workers) * workers)
+
+
 def _folds(y: np.ndarray, task: str, n_splits: int, seed: int):
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -197,8 +214,10 @@ class _Search:
         progress,
         start,
         search_deadline_fn,
+        cost_budget,
     ):
         self.X, self.y, self.task, self.n_classes = X, y, task, n_classes
+        self.cost_budget = cost_budget
         self.categorical = categorical
         self.metric: Metric = metric
         self.folds = folds
@@ -314,7 +333,13 @@ class _Search:
             n_features=self.X.shape[1],
             n_categorical=len(self.categorical),
         )
-        self.budget.record(candidate.family, seconds, result.fold_seconds, self.metric.loss(score))
+        self.budget.record(
+            candidate.family,
+            seconds,
+            result.fold_seconds,
+            self.metric.loss(score),
+            bagged=self.bag_affordable(result),
+        )
         entry.update(
             status="ok",
             score=score,
@@ -343,6 +368,16 @@ class _Search:
             }
         )
         return result
+
+    def bag_affordable(self, result: _Evaluated) -> bool:
+        """Whether the average of the result's fold models may serve in place of a refit.
+
+        Each of the two likely ensemble members may spend up to half the prediction budget.
+        """
+        if result.fold_models is None:
+            return False
+        cost = np.asarray([result.latency_ms, result.us_per_row]) * len(result.fold_models)
+        return bool(np.all(cost <= 0.5 * np.asarray(self.cost_budget)))
 
     def plan(self, candidate: Candidate) -> float | None:
         """Seconds the candidate may use, or ``None`` to skip it for lack of time."""
@@ -533,12 +568,10 @@ def _search(
     timings["preprocess"] = time.monotonic() - start
 
     n_rows = len(y)
-    # Large data: four folds keep both cores busy (two rounds of two fits).
-    n_splits = 5 if n_rows <= 10000 else 4
-    if deadline - time.monotonic() < 20:
-        n_splits = 3  # a short budget buys more configurations rather than tighter estimates
-    folds = _folds(y, task, n_splits, seed)
+    folds = _folds(y, task, _n_splits(n_rows, deadline - time.monotonic(), n_jobs), seed)
     budget = Budget(deadline=deadline, n_workers=max(1, min(n_jobs, len(folds))))
+    outputs = n_classes if task == "multiclass" else 1
+    cost_budget = (_COST_BUDGET[0], _COST_BUDGET[1] * outputs)
 
     def search_deadline() -> float:
         return deadline - budget.refit_reserve(n_rows, len(folds))
@@ -557,6 +590,7 @@ def _search(
         progress,
         start,
         search_deadline,
+        cost_budget,
     )
     state.emit(
         {
@@ -596,8 +630,6 @@ def _search(
             )
         began = time.monotonic()
         ranked = _ensemble_library(state.results, chosen)
-        outputs = n_classes if task == "multiclass" else 1
-        cost_budget = (_COST_BUDGET[0], _COST_BUDGET[1] * outputs)
         weights, ensemble_score = select_ensemble(
             [r.oof for r in ranked],
             y,
@@ -633,10 +665,17 @@ def _search(
         state.pool.shutdown(wait=True)
 
     predictor = Predictor(preprocessor, task, classes, fitted, n_jobs=max(1, n_jobs))
-    in_ensemble = {m.name: m.weight for m in fitted}
+    in_ensemble = {m.name: m for m in fitted}
     for entry in state.leaderboard:
-        entry["weight"] = in_ensemble.get(entry["model"], 0.0)
-        entry["in_ensemble"] = entry["model"] in in_ensemble
+        member = in_ensemble.get(entry["model"])
+        entry["weight"] = member.weight if member is not None else 0.0
+        entry["in_ensemble"] = member is not None
+        if member is not None:
+            entry["served_as"] = (
+                "refitted on all rows"
+                if member.refitted
+                else f"average of {len(member.models)} fold model(s)"
+            )
     timings["total"] = time.monotonic() - start
     state.emit({"kind": "done", "score": ensemble_score, "elapsed": timings["total"]})
     return SearchResult(
@@ -736,32 +775,59 @@ def _ensemble_library(results: list[_Evaluated], metric: Metric, top: int = 15) 
 
 
 def _refit(state: _Search, members, deadline: float, n_jobs: int, cost_budget) -> list[Member]:
-    """Refit each member on all rows in parallel; fall back to fold models if time is short."""
+    """Refit each member on all rows in parallel; fall back to fold models if time is short.
+
+    The longest refits start first, so that the one most at risk gets the most time. A member
+    without time for its refit serves as the average of as many of its fold models as the
+    prediction budget affords (all k when it can; a single fold model, trained on fewer rows,
+    is the last resort).
+    """
     X, y = state.X, state.y
+    budget = np.asarray(cost_budget, dtype=float)
     spent = np.sum([[r.latency_ms, r.us_per_row] for r, _ in members], axis=0)
-    growth = len(state.folds) / max(len(state.folds) - 1, 1)
+    lock = threading.Lock()
+    threads = max(1, n_jobs // min(len(members), max(1, n_jobs)))
+
+    def expected(result: _Evaluated, threads: int) -> float:
+        return refit_seconds(result.fold_seconds, len(state.folds), state.threads_per_fit, threads)
+
+    def fold_bag(result: _Evaluated, whole: bool = False) -> list[Any] | None:
+        """As many fold models as the budget affords (with ``whole``, all k or ``None``)."""
+        nonlocal spent
+        cost = np.asarray([result.latency_ms, result.us_per_row], dtype=float)
+        with lock:
+            room = np.min((budget - spent) / np.maximum(cost, 1e-9))
+            count = int(min(len(result.fold_models), 1 + max(0, math.floor(room))))
+            if whole and count < len(result.fold_models):
+                return None
+            spent = spent + cost * (count - 1)
+        return result.fold_models[:count]
 
     def refit_one(result: _Evaluated, weight: float, threads: int, force: bool = False):
         module = family(result.candidate.family)
         iterations = max(1, int(round(np.mean(result.iterations) * 1.1)))
-        expected = result.fold_seconds * growth
-        remaining = deadline - time.monotonic()
-        if result.fold_models is not None and expected * 1.3 > remaining:
-            # No time to refit: average the fold models if the ensemble can afford k times
-            # this member's prediction cost, else serve with one fold model.
-            extra = np.asarray([result.latency_ms, result.us_per_row]) * (
-                len(result.fold_models) - 1
-            )
-            affordable = np.all(spent + extra <= np.asarray(cost_budget))
-            models = result.fold_models if affordable else result.fold_models[:1]
-        elif not force and (
-            expected * 1.3 > remaining
+        seconds, remaining = expected(result, threads), deadline - time.monotonic()
+        too_late = seconds * REFIT_MARGIN > remaining
+        refitted = False
+        bag = None
+        if result.fold_models is not None and too_late and not force:
+            # All k fold models if the budget affords them; else a boosting refit is still
+            # tried when it may well finish (cut short, it gives way to the fold models), since
+            # fewer fold models than k are a weaker model.
+            bag = fold_bag(result, whole=True)
+            if bag is None and (seconds > 2 * remaining or not module.ITERATIVE):
+                bag = fold_bag(result)
+        if bag is not None:
+            models = bag
+        elif (
+            not force
+            and too_late
             and not module.ITERATIVE
             and result.candidate.family not in ("random_forest", "extra_trees")
         ):
             return None
         else:
-            model, _ = module.fit(
+            model, done = module.fit(
                 X,
                 y,
                 task=state.task,
@@ -773,21 +839,26 @@ def _refit(state: _Search, members, deadline: float, n_jobs: int, cost_budget) -
                 deadline=max(deadline - 0.2, time.monotonic() + 1.0) if force else deadline - 0.2,
                 n_iterations=iterations,
             )
-            models = [model]
-        state.emit({"kind": "refit", "name": result.candidate.name})
+            models, refitted = [model], True
+            if done < iterations and result.fold_models is not None:
+                # The deadline cut the refit short: fully trained fold models serve instead.
+                models, refitted = fold_bag(result), False
+        served = "refitted on all rows" if refitted else f"average of {len(models)} fold model(s)"
+        state.emit({"kind": "refit", "name": result.candidate.name, "served_as": served})
         return Member(
             result.candidate.name,
             result.candidate.family,
             models,
             weight,
             dict(result.candidate.params),
+            refitted,
         )
 
-    threads = max(1, n_jobs // min(len(members), max(1, n_jobs)))
+    order = sorted(range(len(members)), key=lambda i: -expected(members[i][0], threads))
     workers = max(1, min(len(members), n_jobs))
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(refit_one, r, w, threads) for r, w in members]
-        fitted = [f.result() for f in futures]
+        futures = {i: pool.submit(refit_one, *members[i], threads) for i in order}
+        fitted = [futures[i].result() for i in range(len(members))]
     fitted = [m for m in fitted if m is not None]
     if not fitted:
         # Nothing could be refitted in time: the best member is refitted regardless, since a
