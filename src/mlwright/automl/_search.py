@@ -372,7 +372,8 @@ class _Search:
     def bag_affordable(self, result: _Evaluated) -> bool:
         """Whether the average of the result's fold models may serve in place of a refit.
 
-        Each of the two likely ensemble members may spend up to half the prediction budget.
+        Its k fold models may cost up to half the prediction budget, so that two such members
+        fit in it together; the refit reserve keeps no time for such a member.
         """
         if result.fold_models is None:
             return False
