@@ -33,6 +33,13 @@ class Member:
     params: dict[str, Any]
     refitted: bool = True
 
+    @property
+    def served_as(self) -> str:
+        """How the member serves, as the leaderboard and progress events say it."""
+        if self.refitted:
+            return "refitted on all rows"
+        return f"average of {len(self.models)} fold model(s)"
+
 
 class Predictor:
     """Picklable fitted model: ``predict``, ``predict_proba`` (classification), ``classes_``.

@@ -672,11 +672,7 @@ def _search(
         entry["weight"] = member.weight if member is not None else 0.0
         entry["in_ensemble"] = member is not None
         if member is not None:
-            entry["served_as"] = (
-                "refitted on all rows"
-                if member.refitted
-                else f"average of {len(member.models)} fold model(s)"
-            )
+            entry["served_as"] = member.served_as
     timings["total"] = time.monotonic() - start
     state.emit({"kind": "done", "score": ensemble_score, "elapsed": timings["total"]})
     return SearchResult(
@@ -844,9 +840,7 @@ def _refit(state: _Search, members, deadline: float, n_jobs: int, cost_budget) -
             if done < iterations and result.fold_models is not None:
                 # The deadline cut the refit short: fully trained fold models serve instead.
                 models, refitted = fold_bag(result), False
-        served = "refitted on all rows" if refitted else f"average of {len(models)} fold model(s)"
-        state.emit({"kind": "refit", "name": result.candidate.name, "served_as": served})
-        return Member(
+        member = Member(
             result.candidate.name,
             result.candidate.family,
             models,
@@ -854,6 +848,8 @@ def _refit(state: _Search, members, deadline: float, n_jobs: int, cost_budget) -
             dict(result.candidate.params),
             refitted,
         )
+        state.emit({"kind": "refit", "name": member.name, "served_as": member.served_as})
+        return member
 
     order = sorted(range(len(members)), key=lambda i: -expected(members[i][0], threads))
     workers = max(1, min(len(members), n_jobs))
