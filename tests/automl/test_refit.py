@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-import types
 
 import numpy as np
 import pytest
 
+from mlwright.automl._metrics import get_metric
 from mlwright.automl._portfolio import Candidate
 from mlwright.automl._scheduler import REFIT_MARGIN, Budget, refit_seconds
-from mlwright.automl._search import _Evaluated, _folds, _n_splits, _refit
-from mlwright.automl.families import family
+from mlwright.automl._search import _folds, _n_splits, _refit, _Search
 
 
 @pytest.mark.parametrize(
@@ -46,64 +45,36 @@ def test_refit_estimate_grows_with_rows_and_shrinks_with_threads():
     assert 10.0 / 2 < refit_seconds(10.0, 5, 1, 2) < one
 
 
-def _evaluated(state, params, name="lightgbm"):
-    """Cross-validate one LightGBM configuration on the state's folds, keeping fold models."""
-    module = family("lightgbm")
-    models, iterations, seconds = [], [], []
-    oof = np.zeros((len(state.y), 2))
-    for index, (train, valid) in enumerate(state.folds):
-        began = time.monotonic()
-        model, best = module.fit(
-            state.X[train],
-            state.y[train],
-            task="binary",
-            n_classes=2,
-            categorical=[],
-            params=params,
-            seed=index,
-            n_threads=1,
-            deadline=math.inf,
-            X_val=state.X[valid],
-            y_val=state.y[valid],
-        )
-        seconds.append(time.monotonic() - began)
-        oof[valid] = module.predict(model, state.X[valid], task="binary")
-        models.append(model)
-        iterations.append(best)
-    latency, per_row = module.cost(int(np.mean(iterations)), params, 1, len(state.y))
-    return _Evaluated(
-        candidate=Candidate(name, "lightgbm", params),
-        oof=oof,
-        score=0.8,
-        fold_scores=[0.8] * len(state.folds),
-        iterations=iterations,
-        fold_seconds=float(np.mean(seconds)),
-        seconds=float(np.sum(seconds)),
-        latency_ms=latency,
-        us_per_row=per_row,
-        fold_models=models,
-    )
-
-
 @pytest.fixture(scope="module")
 def refit_state(credit_g):
+    """A real search state on credit-g's numeric columns and one cross-validated LightGBM."""
     train, _ = credit_g
-    numeric = train.select_dtypes("number")
+    X = train.select_dtypes("number").to_numpy(dtype=float)
     y = (train["class"] == "good").to_numpy(dtype=np.int64)
     events = []
-    state = types.SimpleNamespace(
-        X=numeric.to_numpy(dtype=float),
-        y=y,
-        task="binary",
-        n_classes=2,
-        categorical=[],
-        seed=0,
-        folds=_folds(y, "binary", 4, 0),
-        threads_per_fit=1,
-        emit=events.append,
-        events=events,
+    state = _Search(
+        X,
+        y,
+        "binary",
+        2,
+        [],
+        get_metric("roc_auc", "binary"),
+        _folds(y, "binary", 4, 0),
+        Budget(deadline=math.inf, n_workers=2),
+        0,
+        2,
+        events.append,
+        time.monotonic(),
+        lambda: math.inf,
+        (2.5, 16.0),
     )
-    return state, _evaluated(state, {"learning_rate": 0.1, "num_leaves": 8})
+    try:
+        candidate = Candidate("lightgbm", "lightgbm", {"learning_rate": 0.1, "num_leaves": 8})
+        result = state.evaluate(candidate, 60.0)
+    finally:
+        state.pool.shutdown(wait=True)
+    state.events = events
+    return state, result
 
 
 def test_refit_on_all_rows_when_time_allows(refit_state):
