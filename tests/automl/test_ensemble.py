@@ -92,7 +92,7 @@ def test_budget_stretches_past_the_best_model_only_for_a_real_gain():
 def test_ensemble_library_keeps_the_best_of_every_family():
     from types import SimpleNamespace
 
-    from mlwright.automl._search import _ensemble_library
+    from mlwright.automl._stack import ensemble_library
 
     metric = get_metric("rmse", "regression")
 
@@ -101,6 +101,6 @@ def test_ensemble_library_keeps_the_best_of_every_family():
 
     tuned = [result("catboost", 1.0 + i / 100) for i in range(20)]
     linear = [result("linear", 2.0), result("linear", 2.5)]
-    library = _ensemble_library(tuned + linear, metric, top=15)
+    library = ensemble_library(tuned + linear, metric, top=15)
     assert library[:15] == tuned[:15]
     assert library[15:] == [linear[0]]  # the best linear model only

@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 
+from mlwright.automl._crossval import CrossValidation, make_folds, n_splits
 from mlwright.automl._metrics import get_metric
 from mlwright.automl._portfolio import Candidate
+from mlwright.automl._refit import refit
 from mlwright.automl._scheduler import REFIT_MARGIN, Budget, refit_seconds
-from mlwright.automl._search import _folds, _n_splits, _refit, _Search
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ from mlwright.automl._search import _folds, _n_splits, _refit, _Search
     ],
 )
 def test_folds_are_whole_rounds_of_parallel_fits(rows, seconds_left, n_jobs, expected):
-    assert _n_splits(rows, seconds_left, n_jobs) == expected
+    assert n_splits(rows, seconds_left, n_jobs) == expected
 
 
 def test_reserve_skips_members_whose_fold_models_can_serve():
@@ -52,14 +53,14 @@ def refit_state(credit_g):
     X = train.select_dtypes("number").to_numpy(dtype=float)
     y = (train["class"] == "good").to_numpy(dtype=np.int64)
     events = []
-    state = _Search(
+    state = CrossValidation(
         X,
         y,
         "binary",
         2,
         [],
         get_metric("roc_auc", "binary"),
-        _folds(y, "binary", 4, 0),
+        make_folds(y, "binary", 4, 0),
         Budget(deadline=math.inf, n_workers=2),
         0,
         2,
@@ -79,7 +80,7 @@ def refit_state(credit_g):
 
 def test_refit_on_all_rows_when_time_allows(refit_state):
     state, result = refit_state
-    (member,) = _refit(state, [(result, 1.0)], time.monotonic() + 60, 2, (2.5, 16.0))
+    (member,), _ = refit(state, [(result, 1.0)], time.monotonic() + 60, 2, (2.5, 16.0))
     assert member.refitted
     assert len(member.models) == 1
     assert state.events[-1]["served_as"] == "refitted on all rows"
@@ -87,7 +88,7 @@ def test_refit_on_all_rows_when_time_allows(refit_state):
 
 def test_all_fold_models_serve_when_there_is_no_time_and_the_budget_affords_them(refit_state):
     state, result = refit_state
-    (member,) = _refit(state, [(result, 1.0)], time.monotonic() - 1, 2, (2.5, 16.0))
+    (member,), _ = refit(state, [(result, 1.0)], time.monotonic() - 1, 2, (2.5, 16.0))
     assert not member.refitted
     assert member.models == result.fold_models
     assert state.events[-1]["served_as"] == "average of 4 fold model(s)"
@@ -97,6 +98,6 @@ def test_fold_models_are_limited_to_what_the_prediction_budget_affords(refit_sta
     state, result = refit_state
     cost = np.array([result.latency_ms, result.us_per_row])
     # Room for the member and one more of its fold models, not for all four.
-    (member,) = _refit(state, [(result, 1.0)], time.monotonic() - 1, 2, tuple(cost * 2.5))
+    (member,), _ = refit(state, [(result, 1.0)], time.monotonic() - 1, 2, tuple(cost * 2.5))
     assert not member.refitted
     assert len(member.models) == 2

@@ -1,4 +1,9 @@
-"""The fitted predictor: preprocessing plus a weighted ensemble of refitted models."""
+"""The fitted predictor: preprocessing plus a weighted ensemble of refitted models.
+
+The ensemble may have two layers: second-layer members take the preprocessed features plus the
+predictions of the first-layer stack inputs (:mod:`mlwright.automl._stack`); each input is
+predicted once per batch, whether or not it is also a weighted member.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.automl._preprocess import Preprocessor
+from mlwright.automl._stack import stack_columns
 from mlwright.automl.families import family
 
 __all__ = ["Member", "Predictor"]
@@ -32,6 +38,8 @@ class Member:
     weight: float
     params: dict[str, Any]
     refitted: bool = True
+    #: 2 when the member takes the stack features (the first layer's predictions) too.
+    layer: int = 1
 
     @property
     def served_as(self) -> str:
@@ -56,6 +64,9 @@ class Predictor:
         The ensemble members with their weights.
     n_jobs
         Threads for large batches.
+    stack_inputs
+        The first-layer members whose predictions second-layer members take, in the order of
+        their stack features (members with weight 0 serve only as inputs).
     """
 
     def __init__(
@@ -65,12 +76,14 @@ class Predictor:
         classes: list[Any] | None,
         members: list[Member],
         n_jobs: int = 2,
+        stack_inputs: list[Member] | None = None,
     ) -> None:
         self.preprocessor = preprocessor
         self.task = task
         self.classes_ = list(classes) if classes is not None else None
         self.members = members
         self.n_jobs = n_jobs
+        self.stack_inputs = list(stack_inputs or [])
 
     @property
     def feature_names(self) -> list[str]:
@@ -89,20 +102,40 @@ class Predictor:
             return pd.DataFrame([X])
         return pd.DataFrame(X)
 
-    def _blend(self, X: Any) -> np.ndarray:
-        frame = self._frame(X)
-        matrix = self.preprocessor.transform(frame)
-        n_threads = self.n_jobs if len(matrix) >= _PARALLEL_ROWS else 1
+    def _member_output(self, member: Member, matrix: np.ndarray, n_threads: int) -> np.ndarray:
+        """A member's prediction: its one model, or the mean of its fold models."""
+        module = family(member.family)
+        output = None
+        for model in member.models:
+            part = module.predict(model, matrix, task=self.task, n_threads=n_threads)
+            output = part if output is None else output + part
+        return output / len(member.models)
+
+    def blend_matrix(self, matrix: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+        """The weighted ensemble's output (probabilities or values) for a preprocessed matrix."""
+        if n_threads is None:
+            n_threads = self.n_jobs if len(matrix) >= _PARALLEL_ROWS else 1
+        done: dict[int, np.ndarray] = {}
+        members = self.members
+        stacked = None
+        # Pickles from before stacking have neither attribute.
+        if any(getattr(member, "layer", 1) == 2 for member in members):
+            for member in getattr(self, "stack_inputs", []):
+                done[id(member)] = self._member_output(member, matrix, n_threads)
+            inputs = [done[id(member)] for member in self.stack_inputs]
+            stacked = np.hstack([matrix, stack_columns(inputs, self.task)])
         total = None
-        for member in self.members:
-            module = family(member.family)
-            output = None
-            for model in member.models:
-                part = module.predict(model, matrix, task=self.task, n_threads=n_threads)
-                output = part if output is None else output + part
-            output = output * (member.weight / len(member.models))
+        for member in members:
+            output = done.get(id(member))
+            if output is None:
+                design = stacked if getattr(member, "layer", 1) == 2 else matrix
+                output = self._member_output(member, design, n_threads)
+            output = output * member.weight
             total = output if total is None else total + output
         return total
+
+    def _blend(self, X: Any) -> np.ndarray:
+        return self.blend_matrix(self.preprocessor.transform(self._frame(X)))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per label of ``classes_``."""

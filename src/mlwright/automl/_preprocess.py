@@ -4,9 +4,11 @@ The schema decides each column's role: identifier and constant columns (and colu
 checks flag as identifiers, constants or target leakage) are dropped and reported; numbers stay
 numbers (missing as NaN); categoricals and booleans become integer codes with NaN for missing
 and for categories never seen in training; datetimes expand into calendar parts; free text
-becomes a few TF-IDF + SVD components. Internal feature names are positional, so column names
-with any characters work in every library. Families encode further as they need (one-hot for
-linear models, native categoricals for gradient boosting).
+becomes a few TF-IDF + SVD components, its length in characters and words, and (once the search
+calls :meth:`Preprocessor.fit_text_scores` with its folds) the out-of-fold score of a linear model
+over its n-grams (:mod:`mlwright.automl._text`). Internal feature names are positional, so column
+names with any characters work in every library. Families encode further as they need (one-hot
+for linear models, native categoricals for gradient boosting).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ DROP_FINDINGS = {
 #: Categories beyond this many (the most frequent are kept) share one "other" code.
 MAX_CATEGORIES = 512
 _DATETIME_PARTS = ("year", "month", "day", "weekday", "hour", "epoch")
+#: Text: characters and words, after the SVD components.
+_TEXT_STATS = 2
 #: Frames up to this many rows take a plain-Python path: per-column pandas calls would cost
 #: milliseconds for a single row.
 _SMALL_FRAME = 32
@@ -64,8 +68,18 @@ class FeatureSpec:
     kind: str  # "numeric", "categorical", "datetime", "text"
     mapping: dict[str, int] = field(default_factory=dict)
     n_codes: int = 0
+    #: Text: the unsupervised TF-IDF + SVD pipeline, and the supervised n-gram scorer (a
+    #: :class:`~mlwright.automl._text.TextScorer`, fitted by the search) when there is one.
     text_model: Any = None
+    scorer: Any = None
     n_outputs: int = 1
+
+    @property
+    def n_svd(self) -> int:
+        """Text: the number of SVD components (the first outputs)."""
+        if self.kind != "text":
+            return 0
+        return self.n_outputs - _TEXT_STATS - (self.scorer.n_outputs_ if self.scorer else 0)
 
 
 def _semantic_types(schema: Any, frame: pd.DataFrame) -> dict[str, str]:
@@ -158,6 +172,11 @@ def _text(series: pd.Series) -> list[str]:
     return ["" if v is None or v is pd.NA or v != v else str(v) for v in series.tolist()]
 
 
+def _text_stats(texts: list[str]) -> np.ndarray:
+    """Length in characters and in words: a name's or a description's size is a signal too."""
+    return np.array([[len(text), len(text.split())] for text in texts], dtype=float).reshape(-1, 2)
+
+
 class Preprocessor:
     """Fitted mapping from raw columns to a float matrix (categoricals as integer codes).
 
@@ -231,6 +250,11 @@ class Preprocessor:
                 + ". Provide at least one informative column besides the target."
             )
         self.feature_names_ = [spec.column for spec in self.specs_]
+        self._layout()
+        return self
+
+    def _layout(self) -> None:
+        """Output column names, and which outputs are categorical codes (of how many)."""
         self.output_names_: list[str] = []
         self.categorical_: list[int] = []
         self.cardinalities_: list[int] = []
@@ -238,13 +262,66 @@ class Preprocessor:
             if spec.kind == "datetime":
                 self.output_names_ += [f"{spec.column}.{part}" for part in _DATETIME_PARTS]
             elif spec.kind == "text":
-                self.output_names_ += [f"{spec.column}.svd{i}" for i in range(spec.n_outputs)]
+                self.output_names_ += [f"{spec.column}.svd{i}" for i in range(spec.n_svd)]
+                self.output_names_ += [f"{spec.column}.characters", f"{spec.column}.words"]
+                if spec.scorer is not None:
+                    width = spec.scorer.n_outputs_
+                    self.output_names_ += [
+                        f"{spec.column}.score" if width == 1 else f"{spec.column}.score{i}"
+                        for i in range(width)
+                    ]
             else:
                 if spec.kind == "categorical":
                     self.categorical_.append(len(self.output_names_))
                     self.cardinalities_.append(max(spec.n_codes, 1))
                 self.output_names_.append(spec.column)
-        return self
+
+    @property
+    def text_columns_(self) -> list[str]:
+        """The input columns used as free text."""
+        return [spec.column for spec in self.specs_ if spec.kind == "text"]
+
+    def fit_text_scores(
+        self,
+        frame: pd.DataFrame,
+        y: np.ndarray,
+        task: str,
+        n_classes: int,
+        folds: list[tuple[np.ndarray, np.ndarray]],
+        deadline: float = math.inf,
+    ) -> dict[int, np.ndarray]:
+        """Fit each text column's n-gram scorer; out-of-fold scores by output position.
+
+        ``frame`` holds the training rows (in the order of ``y``) and ``folds`` are the
+        search's cross-validation folds. After this call :meth:`transform` appends each text
+        column's score, from the scorer fitted on all rows; the search puts the returned
+        out-of-fold scores in those positions of its training matrix instead, so that no row's
+        feature comes from a model that saw its label.
+        """
+        from mlwright.automl._text import TextScorer
+
+        fitted: list[tuple[FeatureSpec, np.ndarray]] = []
+        for spec in self.specs_:
+            if spec.kind != "text" or spec.column not in frame.columns:
+                continue
+            scorer = TextScorer(task, n_classes, self.seed)
+            oof = scorer.fit(_text(frame[spec.column]), y, folds, deadline)
+            if scorer.model_ is None:
+                continue
+            spec.scorer = scorer
+            spec.n_outputs += scorer.n_outputs_
+            fitted.append((spec, oof))
+        self._layout()
+        oof_by_spec = {id(spec): oof for spec, oof in fitted}
+        scores: dict[int, np.ndarray] = {}
+        position = 0
+        for spec in self.specs_:
+            position += spec.n_outputs
+            oof = oof_by_spec.get(id(spec))
+            if oof is not None:  # the scores are the last outputs of their column
+                for i in range(oof.shape[1]):
+                    scores[position - oof.shape[1] + i] = oof[:, i]
+        return scores
 
     def _fit_text(self, name: str, series: pd.Series) -> FeatureSpec:
         from sklearn.decomposition import TruncatedSVD
@@ -262,8 +339,22 @@ class Preprocessor:
         svd = TruncatedSVD(n_components=n_components, random_state=self.seed)
         svd.fit(matrix)
         return FeatureSpec(
-            name, "text", text_model=make_pipeline(vectorizer, svd), n_outputs=n_components
+            name,
+            "text",
+            text_model=make_pipeline(vectorizer, svd),
+            n_outputs=n_components + _TEXT_STATS,
         )
+
+    @staticmethod
+    def _text_block(spec: FeatureSpec, series: pd.Series) -> np.ndarray:
+        texts = _text(series)
+        blocks = [
+            np.asarray(spec.text_model.transform(texts), dtype=float),
+            _text_stats(texts),
+        ]
+        if spec.scorer is not None:
+            blocks.append(spec.scorer.transform(texts))
+        return np.hstack(blocks)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The float matrix for ``frame``; missing columns become missing values."""
@@ -284,7 +375,7 @@ class Preprocessor:
             elif spec.kind == "datetime":
                 blocks.append(_datetimes(series))
             else:
-                blocks.append(np.asarray(spec.text_model.transform(_text(series)), dtype=float))
+                blocks.append(self._text_block(spec, series))
         return np.hstack(blocks) if len(blocks) > 1 else blocks[0]
 
     def _transform_small(self, frame: pd.DataFrame) -> np.ndarray:
@@ -324,7 +415,7 @@ class Preprocessor:
                 if spec.kind == "datetime":
                     block = _datetimes(series)
                 else:
-                    block = spec.text_model.transform(_text(series))
+                    block = self._text_block(spec, series)
                 out[:, column : column + spec.n_outputs] = np.asarray(block, dtype=float)
             column += spec.n_outputs
         return out

@@ -21,7 +21,10 @@ _PRIOR_FACTOR = {
     "extra_trees": 1.5,
     "random_forest": 2.5,
     "knn": 0.5,
+    "mlp": 4.0,
 }
+#: A second-layer fit sees a few more columns than the first layer's fit of its family.
+_STACK_FACTOR = 1.2
 
 
 @dataclass
@@ -60,7 +63,14 @@ class Budget:
         self.history.append((family, fold_seconds, loss, bagged))
 
     def estimate(self, family: str) -> float | None:
-        """Expected seconds for a cross-validation of ``family``; ``None`` if nothing is known."""
+        """Expected seconds for a cross-validation of ``family``; ``None`` if nothing is known.
+
+        ``family@2`` is the family on the second layer: until measured there, 1.2 times its
+        first-layer estimate.
+        """
+        if family.endswith("@2") and family not in self.measured:
+            first = self.estimate(family[:-2])
+            return None if first is None else _STACK_FACTOR * first
         if family in self.measured:
             values = sorted(self.measured[family])
             return values[len(values) // 2]

@@ -1,52 +1,67 @@
-"""The AutoML search: cross-validate a portfolio, tune with Optuna, select an ensemble, refit.
+"""The AutoML search: a portfolio in two layers, repeated bagging, tuning, ensemble, refit.
 
-Plan of one search, all inside the caller's deadline:
+Plan of one search, all inside the caller's deadline (docs/automl.md tells it for users):
 
-1. preprocess from the schema (and quality findings) into one numeric matrix;
-2. k-fold cross-validation (stratified for classification) of the portfolio's configurations,
-   two fits at a time, early stopping on each validation fold, keeping out-of-fold predictions;
-   the scheduler starts a configuration only if its estimated cost fits in what is left after
-   the refit reserve, and gives every fit a deadline so nothing overruns;
-3. Optuna TPE tuning of the best gradient-boosting families with the time that remains;
-4. greedy ensemble selection over the out-of-fold predictions, within a prediction-cost budget;
-5. each ensemble member refitted on all the data (or its fold models kept when time is short).
+1. preprocess from the schema (and quality findings) into one numeric matrix; free-text
+   columns also get the out-of-fold score of a linear model over their n-grams;
+2. first layer: k-fold cross-validation (stratified for classification) of the portfolio's
+   configurations (a broader one on small data), two fits at a time, early stopping on each
+   validation fold, keeping out-of-fold predictions; the scheduler starts a configuration only
+   if its estimated cost fits in what is left after the reserves of the later phases and the
+   refit, and gives every fit a deadline so nothing overruns;
+3. Optuna TPE tuning of the best gradient-boosting families until the later phases' reserve;
+4. repeated k-fold bagging on small data: the likely ensemble members are cross-validated again
+   on new folds, which steadies their out-of-fold predictions and adds fold models to average;
+5. second layer: a few models trained on the original features plus the out-of-fold
+   predictions of the first-layer models a free blend would use (stacking);
+6. what time is left goes to more tuning trials;
+7. greedy ensemble selection over both layers' out-of-fold predictions, within a
+   prediction-cost budget;
+8. each member (and each stack input) refitted on all the data, or served by its fold models.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-import traceback
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlwright.automl._crossval import CrossValidation, Evaluated, make_folds, n_splits
 from mlwright.automl._ensemble import select_ensemble
 from mlwright.automl._metrics import Metric, default_metric, get_metric, sort_labels
-from mlwright.automl._portfolio import Candidate, portfolio
-from mlwright.automl._predictor import Member, Predictor
+from mlwright.automl._portfolio import portfolio, stack_portfolio
+from mlwright.automl._predictor import Predictor
 from mlwright.automl._preprocess import Preprocessor, category_key
-from mlwright.automl._scheduler import FOLD_FALLBACK, REFIT_MARGIN, Budget, refit_seconds
-from mlwright.automl.families import FAMILY_NAMES, family
+from mlwright.automl._refit import refit
+from mlwright.automl._scheduler import Budget
+from mlwright.automl._stack import choose_inputs, ensemble_library, stack_columns
+from mlwright.automl._tune import Tuner
+from mlwright.automl.families import FAMILY_NAMES, installed, missing_extra
 from mlwright.errors import ConfigError, DataError
 
 __all__ = ["SearchResult", "search"]
 
 DEFAULT_TIME_LIMIT = 60.0
-#: Gradient-boosting families Optuna tunes (the others are kept at their portfolio settings).
-_TUNABLE = ("lightgbm", "xgboost", "catboost")
 #: Prediction-cost budget of the ensemble (single-row milliseconds, batch microseconds of one
 #: core per row and model output): about 2.5 ms a row and 100,000 rows/s on two cores with
 #: preprocessing and schema validation included. Calibrated end to end on adult: an XGBoost
 #: model costing 14.6 us a row on one core predicted 114,000 rows/s through ``Model.predict``
 #: on two (benchmarks/prediction_cost.py measures each family's cost).
 _COST_BUDGET = (2.5, 16.0)
+#: Repeated k-fold bagging: on data up to this many rows, at most this many cross-validations
+#: of each likely member, for at most this many of them.
+REPEAT_ROWS = 10_000
+MAX_REPEATS = 3
+REPEATED_MEMBERS = 4
+#: Shares of the search's time that the later phases may keep back from the first layer.
+_STACK_SHARE = 0.3
+_REPEAT_SHARE = 0.2
 
 
 @dataclass
@@ -83,20 +98,6 @@ class SearchResult:
     ensemble: list[tuple[str, float]]
     settings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class _Evaluated:
-    candidate: Candidate
-    oof: np.ndarray
-    score: float
-    fold_scores: list[float]
-    iterations: list[int]
-    fold_seconds: float
-    seconds: float
-    latency_ms: float
-    us_per_row: float
-    fold_models: list[Any] | None
 
 
 def _resolve_task(schema: Any, y: pd.Series) -> str:
@@ -146,34 +147,6 @@ def _encode_target(y: pd.Series, task: str, schema: Any, target: str):
     return encoded, classes
 
 
-def _n_splits(n_rows: int, seconds_left: float, n_jobs: int) -> int:
-    """Folds of the cross-validation: a whole number of rounds of ``n_jobs`` parallel fits.
-
-    Five folds on small data (tighter estimates, more rows per fit), four on large data, three
-    when the budget is short (more configurations rather than tighter estimates). Rounded up to
-    a multiple of the parallel fits: every candidate waits for its slowest fold, so with five
-    folds on two cores the fifth fit ran alone while the other core idled, a sixth of the
-    search. Six folds take the same three rounds and train each fit on more rows.
-    """
-    wanted = 5 if n_rows <= 10000 else 4
-    if seconds_left < 20:
-        wanted = 3
-    workers = max(1, min(int(n_jobs), wanted))
-    return min(10, math.ceil(wanted / workers) * workers)
-
-
-def _folds(y: np.ndarray, task: str, n_splits: int, seed: int):
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    if task != "regression":
-        smallest = int(np.bincount(y).min())
-        if smallest >= 2:
-            splitter = StratifiedKFold(min(n_splits, smallest), shuffle=True, random_state=seed)
-            return list(splitter.split(np.zeros(len(y)), y))
-    splitter = KFold(n_splits, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y))))
-
-
 def _parse_models(models: Any) -> list[str]:
     if models is None:
         return list(FAMILY_NAMES)
@@ -187,6 +160,8 @@ def _parse_models(models: Any) -> list[str]:
         "et": "extra_trees",
         "logistic": "linear",
         "ridge": "linear",
+        "nn": "mlp",
+        "neural_network": "mlp",
     }
     names = [aliases.get(name, name) for name in names]
     unknown = [name for name in names if name not in FAMILY_NAMES]
@@ -195,238 +170,10 @@ def _parse_models(models: Any) -> list[str]:
             f"Unknown model family {', '.join(map(repr, unknown)) or '(none given)'} in models; "
             f"choose from {', '.join(FAMILY_NAMES)} (comma-separated)."
         )
+    for name in names:
+        if not installed(name):
+            raise ConfigError(missing_extra(name))
     return list(dict.fromkeys(names))
-
-
-class _Search:
-    def __init__(
-        self,
-        X,
-        y,
-        task,
-        n_classes,
-        categorical,
-        metric,
-        folds,
-        budget,
-        seed,
-        n_jobs,
-        progress,
-        start,
-        search_deadline_fn,
-        cost_budget,
-    ):
-        self.X, self.y, self.task, self.n_classes = X, y, task, n_classes
-        self.cost_budget = cost_budget
-        self.categorical = categorical
-        self.metric: Metric = metric
-        self.folds = folds
-        self.budget: Budget = budget
-        self.seed = seed
-        self.n_workers = max(1, min(n_jobs, len(folds)))
-        self.threads_per_fit = max(1, n_jobs // self.n_workers)
-        self.progress = progress
-        self.start = start
-        self.search_deadline = search_deadline_fn
-        self.results: list[_Evaluated] = []
-        self.leaderboard: list[dict[str, Any]] = []
-        self.pool = ThreadPoolExecutor(self.n_workers)
-
-    def emit(self, event: dict[str, Any]) -> None:
-        if self.progress is not None:
-            event.setdefault("elapsed", time.monotonic() - self.start)
-            event.setdefault("budget", self.budget.deadline - self.start)
-            self.progress(event)
-
-    def best(self) -> _Evaluated | None:
-        if not self.results:
-            return None
-        return min(self.results, key=lambda r: self.metric.loss(r.score))
-
-    def _fit_fold(self, module, candidate, fold_index, per_fit_seconds):
-        train_index, valid_index = self.folds[fold_index]
-        began = time.monotonic()
-        deadline = began + per_fit_seconds
-        if self.results:  # the first model may overrun; the others stop at the search deadline
-            deadline = min(self.search_deadline(), deadline)
-        model, iterations = module.fit(
-            self.X[train_index],
-            self.y[train_index],
-            task=self.task,
-            n_classes=self.n_classes,
-            categorical=self.categorical,
-            params=candidate.params,
-            seed=self.seed + fold_index,
-            n_threads=self.threads_per_fit,
-            deadline=deadline,
-            X_val=self.X[valid_index],
-            y_val=self.y[valid_index],
-        )
-        seconds = time.monotonic() - began
-        prediction = module.predict(model, self.X[valid_index], task=self.task)
-        return model, iterations, prediction, seconds
-
-    def evaluate(self, candidate: Candidate, cap_seconds: float) -> _Evaluated | None:
-        module = family(candidate.family)
-        rounds = math.ceil(len(self.folds) / self.n_workers)
-        per_fit = max(cap_seconds / rounds, 0.05)
-        began = time.monotonic()
-        entry = {
-            "model": candidate.name,
-            "family": candidate.family,
-            "params": dict(candidate.params),
-            "source": candidate.source,
-        }
-        try:
-            futures = [
-                self.pool.submit(self._fit_fold, module, candidate, i, per_fit)
-                for i in range(len(self.folds))
-            ]
-            outputs = [future.result() for future in futures]
-        except Exception as err:  # a failing configuration must not end the search
-            entry.update(
-                status=f"failed: {type(err).__name__}: {err}".splitlines()[0][:300],
-                score=None,
-                std=None,
-                fit_seconds=time.monotonic() - began,
-                traceback=traceback.format_exc(limit=3),
-            )
-            self.leaderboard.append(entry)
-            self.emit(
-                {
-                    "kind": "candidate",
-                    "name": candidate.name,
-                    "family": candidate.family,
-                    "score": None,
-                    "status": entry["status"],
-                }
-            )
-            return None
-        seconds = time.monotonic() - began
-        shape = (len(self.y), self.n_classes) if self.task != "regression" else (len(self.y),)
-        oof = np.zeros(shape)
-        fold_scores = []
-        for (_, valid_index), output in zip(self.folds, outputs, strict=True):
-            prediction = np.asarray(output[2], dtype=float)
-            oof[valid_index] = prediction
-            fold_scores.append(self.metric.score_encoded(self.y[valid_index], prediction))
-        score = self.metric.score_encoded(self.y, oof)
-        result = _Evaluated(
-            candidate=candidate,
-            oof=oof,
-            score=score,
-            fold_scores=fold_scores,
-            iterations=[int(o[1]) for o in outputs],
-            fold_seconds=float(np.mean([o[3] for o in outputs])),
-            seconds=seconds,
-            latency_ms=0.0,
-            us_per_row=0.0,
-            fold_models=[o[0] for o in outputs] if candidate.family in FOLD_FALLBACK else None,
-        )
-        # Prediction cost from the model's structure (trees, depth, features), not from a
-        # timing: the machine may be busy, and the ensemble chosen must not depend on load.
-        result.latency_ms, result.us_per_row = module.cost(
-            int(round(np.mean(result.iterations) * 1.1)),
-            candidate.params,
-            self.n_classes if self.task == "multiclass" else 1,
-            len(self.y),
-            n_features=self.X.shape[1],
-            n_categorical=len(self.categorical),
-        )
-        self.budget.record(
-            candidate.family,
-            seconds,
-            result.fold_seconds,
-            self.metric.loss(score),
-            bagged=self.bag_affordable(result),
-        )
-        entry.update(
-            status="ok",
-            score=score,
-            std=float(np.std(fold_scores)),
-            fold_scores=fold_scores,
-            fit_seconds=seconds,
-            iterations=result.iterations,
-            latency_ms=result.latency_ms,
-            us_per_row=result.us_per_row,
-        )
-        self.leaderboard.append(entry)
-        if np.isfinite(score):
-            self.results.append(result)
-        best = self.best()
-        self.emit(
-            {
-                "kind": "candidate",
-                "name": candidate.name,
-                "family": candidate.family,
-                "score": score,
-                "std": entry["std"],
-                "status": "ok",
-                "fit_seconds": seconds,
-                "best_score": best.score if best else None,
-                "best_model": best.candidate.name if best else None,
-            }
-        )
-        return result
-
-    def bag_affordable(self, result: _Evaluated) -> bool:
-        """Whether the average of the result's fold models may serve in place of a refit.
-
-        Its k fold models may cost up to half the prediction budget, so that two such members
-        fit in it together; the refit reserve keeps no time for such a member.
-        """
-        if result.fold_models is None:
-            return False
-        cost = np.asarray([result.latency_ms, result.us_per_row]) * len(result.fold_models)
-        return bool(np.all(cost <= 0.5 * np.asarray(self.cost_budget)))
-
-    def plan(self, candidate: Candidate) -> float | None:
-        """Seconds the candidate may use, or ``None`` to skip it for lack of time."""
-        remaining = self.search_deadline() - time.monotonic()
-        if not self.results:
-            # The first model always runs, however late: a model a little past the budget
-            # beats no model (its fits stop early at their deadline).
-            return max(remaining, 1.0)
-        if remaining <= 0.05:
-            return None
-        estimate = self.budget.estimate(candidate.family)
-        if estimate is None:
-            return remaining
-        iterative = family(candidate.family).ITERATIVE or candidate.family in (
-            "random_forest",
-            "extra_trees",
-        )
-        if iterative:
-            # A deadline cuts boosting and forests short, so a model that would need somewhat
-            # more than what is left still yields a useful (smaller) one; no single candidate
-            # may take more than about half of what is left.
-            if estimate * 0.4 > remaining:
-                return None
-            return min(0.5 * remaining, max(2.0 * estimate, 0.25 * remaining))
-        return remaining if estimate * 1.2 < remaining else None
-
-    def skip(self, candidate: Candidate, reason: str) -> None:
-        self.leaderboard.append(
-            {
-                "model": candidate.name,
-                "family": candidate.family,
-                "params": dict(candidate.params),
-                "source": candidate.source,
-                "status": f"skipped: {reason}",
-                "score": None,
-                "std": None,
-                "fit_seconds": 0.0,
-            }
-        )
-        self.emit(
-            {
-                "kind": "candidate",
-                "name": candidate.name,
-                "family": candidate.family,
-                "score": None,
-                "status": f"skipped: {reason}",
-            }
-        )
 
 
 def _unique_name(name: str, taken: set[str]) -> str:
@@ -564,12 +311,21 @@ def _search(
         chosen = default_metric(task) if metric is None else get_metric(metric, task)
     n_classes = len(classes) if classes is not None else 0
 
+    n_rows = len(y)
+    folds = make_folds(y, task, n_splits(n_rows, deadline - time.monotonic(), n_jobs), seed)
     preprocessor = Preprocessor(schema, findings, seed).fit(labelled, target)
-    X = preprocessor.transform(labelled.drop(columns=[target]))
+    features = labelled.drop(columns=[target])
+    if preprocessor.text_columns_:
+        # Out-of-fold text scores, with the search's own folds (at most a tenth of the time).
+        text_deadline = time.monotonic() + 0.1 * max(deadline - time.monotonic(), 0.0)
+        scores = preprocessor.fit_text_scores(features, y, task, n_classes, folds, text_deadline)
+        X = preprocessor.transform(features)
+        for position, column in scores.items():
+            X[:, position] = column
+    else:
+        X = preprocessor.transform(features)
     timings["preprocess"] = time.monotonic() - start
 
-    n_rows = len(y)
-    folds = _folds(y, task, _n_splits(n_rows, deadline - time.monotonic(), n_jobs), seed)
     budget = Budget(deadline=deadline, n_workers=max(1, min(n_jobs, len(folds))))
     outputs = n_classes if task == "multiclass" else 1
     cost_budget = (_COST_BUDGET[0], _COST_BUDGET[1] * outputs)
@@ -577,7 +333,7 @@ def _search(
     def search_deadline() -> float:
         return deadline - budget.refit_reserve(n_rows, len(folds))
 
-    state = _Search(
+    state = CrossValidation(
         X,
         y,
         task,
@@ -603,26 +359,23 @@ def _search(
             "folds": len(folds),
         }
     )
-    trials = 0
     taken: set[str] = set()
-    try:
-        queue = [c for c in portfolio(task, n_rows, X.shape[1]) if c.family in families]
-        if n_rows * X.shape[1] > 3_000_000:
-            queue = [c for c in queue if c.family != "knn"]  # neighbour search would dominate
-        for candidate in queue:
-            if max_trials is not None and trials >= max_trials:
-                break
-            candidate.name = _unique_name(candidate.name, taken)
-            taken.add(candidate.name)
-            cap = state.plan(candidate)
-            if cap is None:
-                state.skip(candidate, "not enough time left")
-                continue
-            trials += 1
-            state.evaluate(candidate, cap)
-        trials = _tune(state, families, trials, max_trials, taken, seed, n_rows)
-        timings["search"] = time.monotonic() - start - timings["preprocess"]
 
+    def unique(name: str) -> str:
+        name = _unique_name(name, taken)
+        taken.add(name)
+        return name
+
+    timed = math.isfinite(deadline)
+    plan = _Plan(state, families, n_rows, timed)
+    inputs: list[Evaluated] = []
+    try:
+        began = time.monotonic()
+        trials = _first_layer(state, plan, families, n_rows, max_trials, unique)
+        tuner = Tuner(state, families, seed, n_rows)
+        state.phase_deadline = plan.first_layer_end()
+        trials = tuner.run(trials, max_trials, unique)
+        timings["first_layer"] = time.monotonic() - began
         if not state.results:
             raise ConfigError(
                 "No model could be trained within the time limit (every configuration failed "
@@ -630,19 +383,40 @@ def _search(
                 + "; ".join(f"{e['model']}: {e['status']}" for e in state.leaderboard[:5])
             )
         began = time.monotonic()
-        ranked = _ensemble_library(state.results, chosen)
+        if plan.repeats:
+            state.phase_deadline = plan.repeats_end()
+            _repeat(state, y, task, seed)
+        timings["repeats"] = time.monotonic() - began
+        began = time.monotonic()
+        state.phase_deadline = None
+        inputs, trials = _second_layer(state, plan, max_trials, trials, unique)
+        timings["second_layer"] = time.monotonic() - began
+        began = time.monotonic()
+        trials = tuner.run(trials, max_trials, unique)
+        timings["tuning_after_stack"] = time.monotonic() - began
+        timings["search"] = time.monotonic() - start - timings["preprocess"]
+
+        began = time.monotonic()
+        ranked = ensemble_library([r for r in state.results if r.layer == 1], chosen)
+        ranked += sorted(
+            (r for r in state.results if r.layer == 2), key=lambda r: chosen.loss(r.score)
+        )
+        input_cost = np.sum([r.cost for r in inputs], axis=0) if inputs else np.zeros(2)
+        # A second-layer member costs its own prediction plus all of its inputs'.
+        costs = [tuple(r.cost + (input_cost if r.layer == 2 else 0.0)) for r in ranked]
+        best = min(ranked, key=lambda r: chosen.loss(r.score))
         weights, ensemble_score = select_ensemble(
             [r.oof for r in ranked],
             y,
             chosen,
-            costs=[(r.latency_ms, r.us_per_row) for r in ranked],
+            costs=costs,
             budget=cost_budget,
             max_rounds=40 if n_rows < 20000 else 25,
             # At most one standard error of the best model's fold scores; between two models
             # the paired per-fold difference decides what counts as noise.
             tolerance=max(
-                float(np.std(ranked[0].fold_scores)) / math.sqrt(len(folds)),
-                0.002 * abs(ranked[0].score),
+                float(np.std(best.fold_scores)) / math.sqrt(len(folds)),
+                0.002 * abs(best.score),
             ),
             fold_losses=[[chosen.loss(s) for s in r.fold_scores] for r in ranked],
             folds=[valid for _, valid in folds],
@@ -660,17 +434,29 @@ def _search(
         )
 
         began = time.monotonic()
-        fitted = _refit(state, members, deadline, n_jobs, cost_budget)
+        fitted, served_inputs = refit(
+            state,
+            members,
+            deadline,
+            n_jobs,
+            cost_budget,
+            inputs=inputs,
+            prefer_bags=n_rows <= REPEAT_ROWS,
+        )
         timings["refit"] = time.monotonic() - began
     finally:
         state.pool.shutdown(wait=True)
 
-    predictor = Predictor(preprocessor, task, classes, fitted, n_jobs=max(1, n_jobs))
+    predictor = Predictor(
+        preprocessor, task, classes, fitted, n_jobs=max(1, n_jobs), stack_inputs=served_inputs
+    )
     in_ensemble = {m.name: m for m in fitted}
+    as_input = {m.name: m for m in served_inputs}
     for entry in state.leaderboard:
-        member = in_ensemble.get(entry["model"])
-        entry["weight"] = member.weight if member is not None else 0.0
-        entry["in_ensemble"] = member is not None
+        member = in_ensemble.get(entry["model"]) or as_input.get(entry["model"])
+        entry["weight"] = member.weight if entry["model"] in in_ensemble else 0.0
+        entry["in_ensemble"] = entry["model"] in in_ensemble
+        entry["stack_input"] = entry["model"] in as_input
         if member is not None:
             entry["served_as"] = member.served_as
     timings["total"] = time.monotonic() - start
@@ -697,172 +483,108 @@ def _search(
             "time_limit": None if math.isinf(deadline) else round(deadline - start, 3),
             "trials": trials,
             "classes": classes,
+            "layers": 2 if any(m.layer == 2 for m in fitted) else 1,
+            "stack_inputs": [m.name for m in served_inputs],
+            "text_columns": preprocessor.text_columns_,
         },
         timings={k: round(v, 3) for k, v in timings.items()},
     )
 
 
-def _tune(state: _Search, families, trials, max_trials, taken, seed, n_rows) -> int:
-    """Optuna TPE on the best gradient-boosting families until time or trials run out."""
-    tunable = [f for f in _TUNABLE if f in families]
-    if not tunable or not state.results:
-        return trials
-    import optuna
+class _Plan:
+    """When each phase must end: the first layer leaves the later phases their reserve.
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    best_by_family: dict[str, float] = {}
-    for result in state.results:
-        fam = result.candidate.family
-        if fam in tunable:
-            loss = state.metric.loss(result.score)
-            best_by_family[fam] = min(best_by_family.get(fam, math.inf), loss)
-    if not best_by_family:
-        return trials
-    order = sorted(best_by_family, key=best_by_family.get)[:2]
-    studies = {
-        fam: optuna.create_study(
-            direction="minimize",
-            sampler=optuna.samplers.TPESampler(
-                seed=seed + i, n_startup_trials=6, multivariate=True
-            ),
-        )
-        for i, fam in enumerate(order)
-    }
-    turn = 0
-    failures = 0
-    while max_trials is None or trials < max_trials:
-        # The leading family gets two trials for each one of the runner-up.
-        fam = order[0] if len(order) == 1 or turn % 3 != 2 else order[1]
-        turn += 1
-        study = studies[fam]
-        trial = study.ask()
-        params = family(fam).suggest(trial, state.task, n_rows)
-        name = _unique_name(f"{fam}_tuned", taken)
-        taken.add(name)
-        candidate = Candidate(name, fam, params, source="optuna")
+    The reserves are estimates from what the first layer measured on this data: the second
+    layer costs about 1.2 times its families' first-layer cross-validations (it sees a few
+    more columns), and one more repeat of a likely member costs what its first one did. Each is
+    capped at a share of the search's time, and is zero where the phase will not run (no time
+    limit, too few models, large data).
+    """
+
+    def __init__(self, state: CrossValidation, families, n_rows: int, timed: bool) -> None:
+        self.state = state
+        self.began = time.monotonic()
+        self.total = max(state.search_deadline() - self.began, 0.0)
+        self.stack = [c for c in stack_portfolio(state.task) if c.family in families]
+        self.repeats = timed and n_rows <= REPEAT_ROWS
+
+    def stack_reserve(self) -> float:
+        if len([r for r in self.state.results if r.layer == 1]) < 2:
+            return 0.0
+        estimates = [self.state.budget.estimate(f"{c.family}@2") for c in self.stack]
+        wanted = sum(e for e in estimates if e is not None)
+        return min(wanted, _STACK_SHARE * self.total)
+
+    def repeat_reserve(self) -> float:
+        if not self.repeats:
+            return 0.0
+        likely = sorted(self.state.results, key=lambda r: self.state.metric.loss(r.score))
+        wanted = sum(r.seconds for r in likely[:REPEATED_MEMBERS])
+        return min(wanted, _REPEAT_SHARE * self.total)
+
+    def first_layer_end(self) -> float:
+        return self.state.search_deadline() - self.stack_reserve() - self.repeat_reserve()
+
+    def repeats_end(self) -> float:
+        return self.state.search_deadline() - self.stack_reserve()
+
+
+def _first_layer(state, plan: _Plan, families, n_rows, max_trials, unique) -> int:
+    """Cross-validate the portfolio in order while its phase has time; the trial count."""
+    available = tuple(name for name in families if installed(name))
+    queue = portfolio(state.task, n_rows, state.X.shape[1], available)
+    if n_rows * state.X.shape[1] > 3_000_000:
+        queue = [c for c in queue if c.family != "knn"]  # neighbour search would dominate
+    trials = 0
+    for candidate in queue:
+        if max_trials is not None and trials >= max_trials:
+            break
+        candidate.name = unique(candidate.name)
+        state.phase_deadline = plan.first_layer_end()
         cap = state.plan(candidate)
         if cap is None:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            break
+            state.skip(candidate, "not enough time left")
+            continue
         trials += 1
-        result = state.evaluate(candidate, cap)
-        if result is None:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            failures += 1
-            if failures >= 5:
-                break
-        else:
-            study.tell(trial, state.metric.loss(result.score))
+        state.evaluate(candidate, cap)
     return trials
 
 
-def _ensemble_library(results: list[_Evaluated], metric: Metric, top: int = 15) -> list:
-    """Candidates for ensemble selection: the ``top`` best, plus the best of every family.
+def _repeat(state: CrossValidation, y: np.ndarray, task: str, seed: int) -> None:
+    """Repeated k-fold bagging of the likely members, round by round, while time allows."""
+    likely = sorted(
+        (r for r in state.results if r.layer == 1), key=lambda r: state.metric.loss(r.score)
+    )[:REPEATED_MEMBERS]
+    for repeat_index in range(1, MAX_REPEATS):
+        folds = make_folds(y, task, len(state.folds), seed + 7919 * repeat_index)
+        for result in likely:
+            if result.repeats > repeat_index:
+                continue
+            remaining = state.deadline() - time.monotonic()
+            needed = result.seconds / result.repeats
+            if needed * 1.1 > remaining:
+                return
+            state.repeat(result, folds, remaining, repeat_index)
 
-    After tuning, the best fifteen are often variants of one family (on credit-g, fifteen
-    CatBoost trials), while a blend gains most from models that err differently: a linear model
-    whose out-of-fold score ranks 30th can still earn weight.
-    """
-    ordered = sorted(results, key=lambda r: metric.loss(r.score))
-    library = ordered[:top]
-    for result in ordered[top:]:
-        if all(r.candidate.family != result.candidate.family for r in library):
-            library.append(result)
-    return library
 
-
-def _refit(state: _Search, members, deadline: float, n_jobs: int, cost_budget) -> list[Member]:
-    """Refit each member on all rows in parallel; fall back to fold models if time is short.
-
-    The longest refits start first, so that the one most at risk gets the most time. A member
-    without time for its refit serves as the average of as many of its fold models as the
-    prediction budget affords (all k when it can; a single fold model, trained on fewer rows,
-    is the last resort).
-    """
-    X, y = state.X, state.y
-    budget = np.asarray(cost_budget, dtype=float)
-    spent = np.sum([[r.latency_ms, r.us_per_row] for r, _ in members], axis=0)
-    lock = threading.Lock()
-    threads = max(1, n_jobs // min(len(members), max(1, n_jobs)))
-
-    def expected(result: _Evaluated, threads: int) -> float:
-        return refit_seconds(result.fold_seconds, len(state.folds), state.threads_per_fit, threads)
-
-    def fold_bag(result: _Evaluated, whole: bool = False) -> list[Any] | None:
-        """As many fold models as the budget affords (with ``whole``, all k or ``None``)."""
-        nonlocal spent
-        cost = np.asarray([result.latency_ms, result.us_per_row], dtype=float)
-        with lock:
-            room = np.min((budget - spent) / np.maximum(cost, 1e-9))
-            count = int(min(len(result.fold_models), 1 + max(0, math.floor(room))))
-            if whole and count < len(result.fold_models):
-                return None
-            spent = spent + cost * (count - 1)
-        return result.fold_models[:count]
-
-    def refit_one(result: _Evaluated, weight: float, threads: int, force: bool = False):
-        module = family(result.candidate.family)
-        iterations = max(1, int(round(np.mean(result.iterations) * 1.1)))
-        seconds, remaining = expected(result, threads), deadline - time.monotonic()
-        too_late = seconds * REFIT_MARGIN > remaining
-        refitted = False
-        bag = None
-        if result.fold_models is not None and too_late and not force:
-            # All k fold models if the budget affords them; else a boosting refit is still
-            # tried when it may well finish (cut short, it gives way to the fold models), since
-            # fewer fold models than k are a weaker model.
-            bag = fold_bag(result, whole=True)
-            if bag is None and (seconds > 2 * remaining or not module.ITERATIVE):
-                bag = fold_bag(result)
-        if bag is not None:
-            models = bag
-        elif (
-            not force
-            and too_late
-            and not module.ITERATIVE
-            and result.candidate.family not in ("random_forest", "extra_trees")
-        ):
-            return None
-        else:
-            model, done = module.fit(
-                X,
-                y,
-                task=state.task,
-                n_classes=state.n_classes,
-                categorical=state.categorical,
-                params=result.candidate.params,
-                seed=state.seed,
-                n_threads=threads,
-                deadline=max(deadline - 0.2, time.monotonic() + 1.0) if force else deadline - 0.2,
-                n_iterations=iterations,
-            )
-            models, refitted = [model], True
-            if done < iterations and result.fold_models is not None:
-                # The deadline cut the refit short: fully trained fold models serve instead.
-                models, refitted = fold_bag(result), False
-        member = Member(
-            result.candidate.name,
-            result.candidate.family,
-            models,
-            weight,
-            dict(result.candidate.params),
-            refitted,
-        )
-        state.emit({"kind": "refit", "name": member.name, "served_as": member.served_as})
-        return member
-
-    order = sorted(range(len(members)), key=lambda i: -expected(members[i][0], threads))
-    workers = max(1, min(len(members), n_jobs))
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {i: pool.submit(refit_one, *members[i], threads) for i in order}
-        fitted = [futures[i].result() for i in range(len(members))]
-    fitted = [m for m in fitted if m is not None]
-    if not fitted:
-        # Nothing could be refitted in time: the best member is refitted regardless, since a
-        # model a little late beats no model.
-        best, _ = members[0]
-        fitted = [refit_one(best, 1.0, max(1, n_jobs), force=True)]
-    total = sum(m.weight for m in fitted)
-    for member in fitted:
-        member.weight /= total
-    return fitted
+def _second_layer(state: CrossValidation, plan: _Plan, max_trials, trials, unique):
+    """Stack on the first layer's out-of-fold predictions; the stack inputs and trial count."""
+    if not plan.stack or (max_trials is not None and trials >= max_trials):
+        return [], trials
+    inputs = choose_inputs(state.results, state.y, state.metric)
+    if not inputs:
+        return [], trials
+    stacked = stack_columns([r.oof for r in inputs], state.task)
+    state.designs[2] = np.hstack([state.X, stacked])
+    ran = False
+    for candidate in plan.stack:
+        if max_trials is not None and trials >= max_trials:
+            break
+        candidate.name = unique(candidate.name)
+        cap = state.plan(candidate)
+        if cap is None:
+            state.skip(candidate, "not enough time left")
+            continue
+        trials += 1
+        ran = state.evaluate(candidate, cap) is not None or ran
+    return (inputs if ran else []), trials

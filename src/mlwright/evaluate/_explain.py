@@ -165,6 +165,8 @@ def native_importance(model: Any) -> list[dict[str, Any]] | None:
     total = np.zeros(len(output_columns))
     used = 0.0
     for member in members:
+        if getattr(member, "layer", 1) != 1:
+            continue  # a stacked member splits on other models' predictions too
         for booster in member.models:
             gains = _booster_gain(member.family, booster, len(output_columns))
             if gains is None or gains.sum() <= 0:
@@ -242,8 +244,9 @@ def contributions(
             return native
         if method == "native":
             raise ConfigError(
-                "Native TreeSHAP needs an ensemble made only of LightGBM or XGBoost models; "
-                "this model has other members. Use --method shap (pip install 'mlwright[explain]')."
+                "Native TreeSHAP needs an ensemble made only of LightGBM or XGBoost models on "
+                "the input features; this model has other members (or a stacked second layer). "
+                "Use --method shap (pip install 'mlwright[explain]')."
             )
     return _shap_contributions(model, row_frame, explained_index, background, seed)
 
@@ -261,7 +264,10 @@ def _native_contributions(model, predictor, row_frame, explained_index) -> dict[
     output_columns = _output_columns(predictor)
     if not members or not output_columns:
         return None
-    if any(member.family not in NATIVE_FAMILIES for member in members):
+    if any(
+        member.family not in NATIVE_FAMILIES or getattr(member, "layer", 1) != 1
+        for member in members
+    ):
         return None
     matrix = predictor.preprocessor.transform(row_frame)
     width = len(output_columns)

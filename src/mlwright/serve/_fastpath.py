@@ -4,7 +4,7 @@ Building a pandas DataFrame and running the generic preprocessing costs millisec
 request, far more than the model itself on one row. When the predictor is mlwright's own
 (a preprocessor of numeric and categorical columns followed by an ensemble of family models),
 the feature matrix is built here from the preprocessor's fitted mappings in plain Python and
-handed to the same family ``predict`` functions the predictor uses.
+handed to the predictor's own ``blend_matrix``.
 
 The fast path is only trusted after it reproduces the predictor's own output on probe rows
 at load time (:meth:`FastPath.verify`); otherwise the server uses the predictor as is.
@@ -12,7 +12,6 @@ at load time (:meth:`FastPath.verify`); otherwise the server uses the predictor 
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -47,20 +46,15 @@ class FastPath:
     Use :meth:`build`, which returns None when the predictor is not one this path understands.
     """
 
-    def __init__(self, predictor: Any, family: Any) -> None:
+    def __init__(self, predictor: Any) -> None:
         self.predictor = predictor
         self.task = predictor.task
-        self._family = family
         self.plan: list[tuple[str, str, dict[str, int], float]] = []
         for spec in predictor.preprocessor.specs_:
             other = float(len(spec.mapping)) if spec.n_codes > len(spec.mapping) else _NAN
             self.plan.append((spec.column, spec.kind, dict(spec.mapping), other))
         # Per categorical column: raw request value -> code, filled as values are seen.
         self._memo: list[dict[Any, float]] = [{None: _NAN} for _ in self.plan]
-        self.members = [
-            (family(member.family).predict, list(member.models), member.weight / len(member.models))
-            for member in predictor.members
-        ]
 
     @classmethod
     def build(cls, predictor: Any) -> FastPath | None:
@@ -68,16 +62,12 @@ class FastPath:
         preprocessor = getattr(predictor, "preprocessor", None)
         specs = getattr(preprocessor, "specs_", None)
         members = getattr(predictor, "members", None)
-        if not specs or not members:
+        if not specs or not members or not hasattr(predictor, "blend_matrix"):
             return None
         if any(getattr(spec, "kind", None) not in ("numeric", "categorical") for spec in specs):
             return None
-        module = importlib.import_module(type(predictor).__module__)
-        family = getattr(module, "family", None)
-        if family is None:
-            return None
         try:
-            return cls(predictor, family)
+            return cls(predictor)
         except (AttributeError, KeyError, TypeError):
             return None
 
@@ -111,16 +101,9 @@ class FastPath:
         return code
 
     def blend(self, matrix: np.ndarray) -> np.ndarray:
-        """Weighted ensemble output (probabilities or values), as the predictor computes it."""
-        total = None
-        for predict, models, weight in self.members:
-            output = None
-            for model in models:
-                part = predict(model, matrix, task=self.task, n_threads=1)
-                output = part if output is None else output + part
-            output = output * weight
-            total = output if total is None else total + output
-        return total  # type: ignore[return-value]
+        """Weighted ensemble output (probabilities or values): the predictor's own blend of
+        its members (both layers when it has two), on this path's matrix."""
+        return self.predictor.blend_matrix(matrix, n_threads=1)
 
     def predict(self, columns: dict[str, Sequence[Any]], n_rows: int) -> np.ndarray:
         """Probabilities (classification, rows normalised) or values (regression)."""

@@ -8,11 +8,16 @@ values for regression), ``suggest(trial, task, n_rows)`` (its Optuna search spac
 ``cost(iterations, params, n_outputs, n_rows, *, n_features=0, n_categorical=0) ->
 (single-row ms, batch us per row on one core)``, the prediction cost estimated from the model's
 structure for the ensemble's budget (``benchmarks/prediction_cost.py`` checks it).
+
+A family whose library is an optional extra (the neural network needs PyTorch,
+``mlwright[nn]``) is left out of the default portfolio when the library is missing
+(:func:`installed`), and asking for it by name says how to install it (:func:`missing_extra`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 import numpy as np
@@ -26,7 +31,26 @@ FAMILY_NAMES = (
     "extra_trees",
     "random_forest",
     "knn",
+    "mlp",
 )
+#: Families whose library is an optional extra: (module to import, extra to install).
+_EXTRAS = {"mlp": ("torch", "nn")}
+
+
+def installed(name: str) -> bool:
+    """Whether the family's library can be imported (checked without importing it)."""
+    extra = _EXTRAS.get(name)
+    return extra is None or importlib.util.find_spec(extra[0]) is not None
+
+
+def missing_extra(name: str) -> str:
+    """The message for a family whose optional library is not installed."""
+    module, extra = _EXTRAS[name]
+    return (
+        f"The model family {name!r} needs {module}, which is not installed. Install it with: "
+        f"pip install 'mlwright[{extra}]' (on a CPU-only machine first pip install "
+        "torch==2.13.0 to take the CPU build), or leave it out of --models."
+    )
 
 
 def family(name: str) -> ModuleType:
