@@ -51,6 +51,12 @@ IDENTIFIER_MIN_ROWS = 20
 TEXT_MIN_MEAN_LENGTH = 20.0
 TEXT_MIN_SPACE_SHARE = 0.5
 TEXT_MIN_DISTINCT_SHARE = 0.3
+#: Short free text (names, titles: "ford fairmont (auto)"): several words in nearly every value
+#: and mostly distinct values. Read as text, its words become features; as a category of
+#: hundreds of levels, or an identifier, it would teach nothing.
+SHORT_TEXT_MIN_MEAN_LENGTH = 8.0
+SHORT_TEXT_MIN_SPACE_SHARE = 0.8
+SHORT_TEXT_MIN_DISTINCT_SHARE = 0.5
 #: Share of sampled values that must parse as dates for a text column to be a datetime.
 DATETIME_PARSE_SHARE = 0.95
 DATETIME_SAMPLE = 2000
@@ -690,11 +696,17 @@ def _classify_string(
         )
     mean_length = float(stats.get("mean_length") or 0.0)
     space_share = float(stats.get("space_share") or 0.0)
-    if (
+    long_text = (
         mean_length >= TEXT_MIN_MEAN_LENGTH
         and space_share >= TEXT_MIN_SPACE_SHARE
         and distinct_share >= TEXT_MIN_DISTINCT_SHARE
-    ):
+    )
+    short_text = (
+        mean_length >= SHORT_TEXT_MIN_MEAN_LENGTH
+        and space_share >= SHORT_TEXT_MIN_SPACE_SHARE
+        and distinct_share >= SHORT_TEXT_MIN_DISTINCT_SHARE
+    )
+    if long_text or short_text:
         return "text", (
             f"free text: mean length {mean_length:.0f} characters, {space_share:.0%} contain "
             f"spaces, {distinct_share:.0%} distinct"
