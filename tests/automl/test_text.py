@@ -110,3 +110,18 @@ def test_a_search_reads_the_title_inside_a_name(make_schema):
         for result in (with_text, without)
     ]
     assert scores[0] > scores[1] + 0.1
+
+
+def test_short_names_of_several_words_are_text_not_a_category():
+    from mlwright.data import Schema
+
+    rng = np.random.default_rng(5)
+    makes = ["ford", "chevrolet", "datsun", "volvo", "amc", "plymouth"]
+    models = ["fairmont", "camaro", "glc", "ambassador", "coronet", "sapporo", "custom", "deluxe"]
+    names = [f"{rng.choice(makes)} {rng.choice(models)} {i % 97}" for i in range(300)]
+    frame = pd.DataFrame({"name": names, "mpg": rng.normal(25, 5, size=300)})
+    column = Schema.infer(frame, target="mpg").column("name")
+    assert column.semantic_type == "text", column.reason
+    # Multi-word categories that repeat (few distinct values) stay categories.
+    frame["purpose"] = rng.choice(["new car", "used car", "radio tv"], size=300)
+    assert Schema.infer(frame, target="mpg").column("purpose").semantic_type == "categorical"
