@@ -2,8 +2,9 @@
 
 Numbers: median imputation with a missing-value indicator, then standard scaling (after a
 signed log for heavy-tailed columns, so a few huge values do not dominate distances and
-coefficients). Categoricals: one-hot of the most frequent codes; missing and unseen codes map
-to all zeros.
+coefficients). Categoricals: one-hot of the most frequent codes, plus a missing-value
+indicator when the column had missing values in training (on small noisy tables whether a
+category was recorded at all is often a signal); unseen codes map to all zeros.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class DenseEncoder:
             scale = transformed.std(axis=0) if filled.size else np.ones(0)
             self.scale_ = np.where(scale > 0, scale, 1.0)
         self.levels_: list[np.ndarray] = []
+        self.missing_categories_ = [
+            j for j, i in enumerate(self.categorical) if np.isnan(X[:, i]).any()
+        ]
         for i in self.categorical:
             codes = X[:, i]
             codes = codes[~np.isnan(codes)].astype(np.int64)
@@ -56,7 +60,13 @@ class DenseEncoder:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         n_numeric = len(self.numeric_)
-        width = n_numeric + len(self.missing_) + sum(len(levels) for levels in self.levels_)
+        missing_categories = getattr(self, "missing_categories_", [])  # older pickles: none
+        width = (
+            n_numeric
+            + len(self.missing_)
+            + sum(len(levels) for levels in self.levels_)
+            + len(missing_categories)
+        )
         out = np.zeros((len(X), max(width, 1)))
         if self.numeric_:
             numeric = X[:, self.numeric_]
@@ -75,4 +85,7 @@ class DenseEncoder:
                 hit = levels[position] == codes  # False for NaN and unseen codes
                 out[rows[hit], offset + position[hit]] = 1.0
             offset += len(levels)
+        for j in missing_categories:
+            out[:, offset] = np.isnan(X[:, self.categorical[j]])
+            offset += 1
         return out
