@@ -30,6 +30,8 @@ __all__ = ["CrossValidation", "Evaluated", "make_folds", "n_splits"]
 #: Families that a deadline cuts short into a smaller, still useful model (boosting rounds,
 #: forest trees, network epochs): they may start when only part of their estimate fits.
 CUT_SHORT = ("random_forest", "extra_trees")
+#: In the last phase, the least time worth starting a deadline-cut candidate for.
+_FILL_SECONDS = 1.0
 
 
 @dataclass
@@ -373,8 +375,13 @@ class CrossValidation:
         cost = result.cost * len(result.fold_models)
         return bool(np.all(cost <= 0.5 * np.asarray(self.cost_budget)))
 
-    def plan(self, candidate: Candidate) -> float | None:
-        """Seconds the candidate may use, or ``None`` to skip it for lack of time."""
+    def plan(self, candidate: Candidate, *, fill: bool = False) -> float | None:
+        """Seconds the candidate may use, or ``None`` to skip it for lack of time.
+
+        With ``fill`` (the search's last phase, when nothing else is left to do) a family that
+        a deadline cuts short starts whenever a second is left: a smaller model beats idle
+        cores, and the ensemble only takes it if it helps.
+        """
         remaining = self.deadline() - time.monotonic()
         if not self.results:
             # The first model always runs, however late: a model a little past the budget
@@ -390,6 +397,8 @@ class CrossValidation:
             # A deadline cuts boosting and forests short, so a model that would need somewhat
             # more than what is left still yields a useful (smaller) one; no single candidate
             # may take more than about half of what is left.
+            if fill and remaining >= _FILL_SECONDS:
+                return remaining
             if estimate * 0.4 > remaining:
                 return None
             return min(0.5 * remaining, max(2.0 * estimate, 0.25 * remaining))

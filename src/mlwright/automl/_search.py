@@ -392,7 +392,7 @@ def _search(
         inputs, trials = _second_layer(state, plan, max_trials, trials, unique)
         timings["second_layer"] = time.monotonic() - began
         began = time.monotonic()
-        trials = tuner.run(trials, max_trials, unique)
+        trials = tuner.run(trials, max_trials, unique, fill=timed)
         timings["tuning_after_stack"] = time.monotonic() - began
         timings["search"] = time.monotonic() - start - timings["preprocess"]
 

@@ -61,8 +61,14 @@ class Tuner:
         trials: int,
         max_trials: int | None,
         unique_name: Callable[[str], str],
+        *,
+        fill: bool = False,
     ) -> int:
-        """Run trials until the state's phase deadline; returns the trial count so far."""
+        """Run trials until the state's phase deadline; returns the trial count so far.
+
+        With ``fill`` (the last phase) trials start until the last second (see
+        :meth:`CrossValidation.plan`).
+        """
         import optuna
 
         if not self.families or not self.state.results or not self._start():
@@ -74,7 +80,7 @@ class Tuner:
             trial = study.ask()  # type: ignore[attr-defined]
             params = family(name).suggest(trial, self.state.task, self.n_rows)
             candidate = Candidate(unique_name(f"{name}_tuned"), name, params, source="optuna")
-            cap = self.state.plan(candidate)
+            cap = self.state.plan(candidate, fill=fill)
             if cap is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)  # type: ignore[attr-defined]
                 break
