@@ -46,13 +46,16 @@ def test_csv_types_and_missing_markers(tmp_path):
     assert frame["income"].dtype == np.float64
     assert pd.api.types.is_string_dtype(frame["city"].dtype)
     assert frame["age"].isna().sum() == 2
-    assert frame["city"].isna().sum() == 3
+    # Among numbers the markers are anomalous; in a text column they are its values.
+    assert frame["city"].isna().sum() == 1
+    assert frame["city"].iloc[[0, 1, 2, 4]].tolist() == ["Oslo", "Bergen", "null", "-"]
     assert frame["income"].tolist()[0] == 1200.5
     markers = frame.attrs["missing_markers"]
     assert markers["age"] == {"NA": 1, "-": 1}
     assert markers["income"] == {"?": 1, "N/A": 1}
-    assert markers["city"] == {"null": 1, "": 1, "-": 1}
+    assert markers["city"] == {"": 1}
     assert "id" not in markers
+    assert frame.attrs["kept_markers"] == {"city": {"null": 1, "-": 1}}
 
 
 def test_every_documented_marker_reads_as_missing(tmp_path):
@@ -348,8 +351,10 @@ def test_excel_duplicate_headers_are_reported(tmp_path):
     sheet.cell(row=1, column=3, value="age2")
     workbook.save(path)
     frame = read(path)
-    assert frame["city"].isna().sum() == 1
-    assert frame.attrs["missing_markers"] == {"city": {"NA": 1}}
+    # "NA" among the words of a text column is one of its values (the rule of text files).
+    assert frame["city"].tolist() == ["Oslo", "NA"]
+    assert frame.attrs["missing_markers"] == {}
+    assert frame.attrs["kept_markers"] == {"city": {"NA": 1}}
     assert frame["age2"].tolist() == [40, 30]
 
 
@@ -363,3 +368,209 @@ def test_reading_an_open_table_leaves_it_open(frame):
         assert schema.task == "binary"
         assert table.n_rows == 4
         assert table.to_pandas()["age"].tolist() == [41, 35, 29, 52]
+
+
+# ------------------------------------------------------------------------------ markers
+# The rule (docs/data.md): empty cells are missing; a marker is missing only where it is
+# anomalous for its column (among numbers, or in a column of nothing but markers); na_values
+# sets the markers explicitly.
+
+
+def test_plus_minus_labels_keep_every_label(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("x,label\n" + "".join(f"{i},{'+' if i % 2 else '-'}\n" for i in range(10)))
+    frame = read(path)
+    assert frame["label"].tolist() == ["-", "+"] * 5
+    assert frame.attrs["missing_markers"] == {}
+    assert frame.attrs["kept_markers"] == {"label": {"-": 5}}
+
+
+def test_dash_as_a_category_is_kept(tmp_path):
+    path = tmp_path / "wards.csv"
+    path.write_text("ward,n\nA,1\n-,2\nB,3\n - ,4\n,5\n")
+    frame = read(path)
+    assert frame["ward"].tolist()[:4] == ["A", "-", "B", " - "]
+    assert frame["ward"].isna().tolist() == [False] * 4 + [True]
+    assert frame.attrs["kept_markers"] == {"ward": {"-": 2}}  # compared after stripping spaces
+    assert frame.attrs["missing_markers"] == {"ward": {"": 1}}
+
+
+def test_question_mark_among_numbers_is_missing_and_the_column_numeric(tmp_path):
+    path = tmp_path / "ages.csv"
+    path.write_text("age,income\n34,1.5\n?,2.5\n51, ? \n 28 ,NA\n")
+    frame = read(path)
+    assert frame["age"].dtype == np.float64  # whole numbers with missing values: float64
+    assert frame["age"].tolist()[0] == 34
+    assert np.isnan(frame["age"].iloc[1])
+    assert frame["income"].dtype == np.float64
+    assert frame["income"].isna().tolist() == [False, False, True, True]
+    assert frame.attrs["missing_markers"] == {"age": {"?": 1}, "income": {"?": 1, "NA": 1}}
+    assert frame.attrs["kept_markers"] == {}
+    with open_table(path) as table:
+        assert table.column_types == {"age": "BIGINT", "income": "DOUBLE"}
+
+
+def test_large_whole_numbers_stay_exact_when_markers_make_the_column_text(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("id,x\n9007199254740993,1\n?,2\n")
+    with open_table(path) as table:
+        assert table.column_types["id"] == "BIGINT"
+        (value,) = table.connection.execute(f"SELECT id FROM {table.ref} LIMIT 1").fetchone()
+    assert value == 9007199254740993
+
+
+def test_a_column_of_markers_only_and_a_column_of_empty_cells(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("x,markers,empty\n1,?,\n2,NA,\n3,?,\n")
+    frame = read(path)
+    assert frame["markers"].isna().all()
+    assert frame["empty"].isna().all()
+    assert frame.attrs["missing_markers"] == {
+        "markers": {"?": 2, "NA": 1},
+        "empty": {"": 3},
+    }
+    assert frame.attrs["kept_markers"] == {}
+
+
+def test_explicit_na_values_list_applies_to_every_column_numbers_included(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text("income,code,city\n-999,a,Oslo\n1200,-999,?\n-999.0,b,NA\n300,?,-\n")
+    frame = read(path, na_values=["-999", "?"])
+    assert frame["income"].isna().tolist() == [True, False, True, False]
+    assert frame["income"].dtype == np.float64
+    assert frame["code"].isna().tolist() == [False, True, False, True]
+    # Only the listed markers: NA and - are values now, the automatic rule is off.
+    assert frame["city"].tolist()[2:] == ["NA", "-"]
+    assert frame.attrs["missing_markers"] == {
+        "income": {"-999": 2},
+        "code": {"-999": 1, "?": 1},
+        "city": {"?": 1},
+    }
+    assert frame.attrs["kept_markers"] == {}
+    assert frame.attrs["na_values"] == ["-999", "?"]
+
+
+def test_empty_na_values_means_only_empty_cells(tmp_path):
+    path = tmp_path / "ages.csv"
+    path.write_text("age,city\n34,Oslo\n?,\n")
+    frame = read(path, na_values=[])
+    assert frame["age"].tolist() == ["34", "?"]
+    assert frame.attrs["missing_markers"] == {"city": {"": 1}}
+
+
+def test_na_values_dict_sets_listed_columns_the_others_are_automatic(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("income,grade,age\n-999,-,30\n1200,A,?\n5,B,40\n")
+    frame = read(path, na_values={"income": ["-999"], "grade": ["-"]})
+    assert frame["income"].isna().tolist() == [True, False, False]
+    assert frame["grade"].isna().tolist() == [True, False, False]
+    assert frame["age"].isna().tolist() == [False, True, False]
+    assert frame.attrs["missing_markers"] == {
+        "income": {"-999": 1},
+        "grade": {"-": 1},
+        "age": {"?": 1},
+    }
+
+
+@pytest.mark.parametrize(
+    ("na_values", "message"),
+    [
+        ("?,-", r"must be a list of strings, got the string '\?,-'. Pass na_values=\['\?', '-'\]"),
+        (5, "must be None, a list of strings or a dict"),
+        (["?", None], r"na_values holds None"),
+        ([True], r"na_values holds True"),
+        ({"income": "?"}, r"na_values\['income'\] must be a list of strings"),
+        ({1: ["?"]}, r"keys of a na_values dict are column names"),
+        ([float("nan")], "give the marker as it appears in the file"),
+    ],
+)
+def test_bad_na_values_are_a_config_error(tmp_path, na_values, message):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match=message):
+        read(path, na_values=na_values)
+
+
+def test_na_values_for_an_unknown_column_names_the_close_ones(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("income,city\n1,Oslo\n")
+    with pytest.raises(
+        ConfigError, match=r"'incme', which .* does not have\. Did you mean 'income'"
+    ):
+        read(path, na_values={"incme": ["-999"]})
+    # A column left out by columns= is still a column of the file.
+    assert read(path, columns=["city"], na_values={"income": ["1"]})["city"].tolist() == ["Oslo"]
+
+
+def test_decimal_comma_columns_with_markers(tmp_path):
+    path = tmp_path / "semicolons.csv"
+    path.write_text("price;name\n1,5;a\n?;-\n2,25;b\n")
+    frame = read(path)
+    assert frame["price"].tolist()[0] == 1.5
+    assert np.isnan(frame["price"].iloc[1])
+    assert frame["price"].iloc[2] == 2.25
+    assert frame["name"].tolist() == ["a", "-", "b"]
+
+
+def test_marker_after_the_sampled_rows_of_a_large_file(tmp_path, monkeypatch):
+    import mlwright.data._read as reader
+
+    monkeypatch.setattr(reader, "_FULL_SNIFF_BYTES", 1024)  # force the sampled path
+    path = tmp_path / "big.csv"
+    rows = [f"{i},{i * 0.5},{'xyz'[i % 3]}" for i in range(30_000)]
+    path.write_text("count,ratio,kind\n" + "\n".join(rows) + "\n?,NA,-\n7,1.25,?\n")
+    frame = read(path)
+    assert frame["count"].dtype == np.float64
+    assert frame["count"].iloc[-1] == 7
+    assert np.isnan(frame["count"].iloc[-2])
+    assert frame["ratio"].isna().sum() == 1
+    assert frame["kind"].tolist()[-2:] == ["-", "?"]
+    assert frame.attrs["missing_markers"] == {"count": {"?": 1}, "ratio": {"NA": 1}}
+    assert frame.attrs["kept_markers"] == {"kind": {"-": 1, "?": 1}}
+    with open_table(path) as table:
+        assert table.column_types["count"] == "BIGINT"
+
+
+def test_excel_and_csv_make_the_same_decisions(tmp_path):
+    import openpyxl
+
+    rows = [
+        ["age", "city", "label", "code", "nothing"],
+        [41, "Oslo", "+", -999, "?"],
+        ["?", "NA", "-", 3, None],
+        [35, "-", "+", None, "NA"],
+    ]
+    workbook = openpyxl.Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    workbook.save(tmp_path / "book.xlsx")
+    (tmp_path / "book.csv").write_text(
+        "\n".join(",".join("" if cell is None else str(cell) for cell in row) for row in rows)
+        + "\n"
+    )
+    for na_values in (None, ["-999", "NA"]):
+        excel = read(tmp_path / "book.xlsx", na_values=na_values)
+        text = read(tmp_path / "book.csv", na_values=na_values)
+        assert excel.attrs["missing_markers"] == text.attrs["missing_markers"], na_values
+        assert excel.attrs["kept_markers"] == text.attrs["kept_markers"], na_values
+        for name in ("city", "label", "nothing"):
+            assert excel[name].isna().tolist() == text[name].isna().tolist(), (name, na_values)
+    excel = read(tmp_path / "book.xlsx")
+    assert excel["label"].tolist() == ["+", "-", "+"]
+    assert excel["age"].isna().tolist() == [False, True, False]
+
+
+def test_typed_sources_keep_markers_unless_na_values_lists_them(tmp_path):
+    frame = pd.DataFrame({"grade": ["A", "?", "-"], "code": [1, -999, 3]})
+    path = tmp_path / "data.parquet"
+    frame.to_parquet(path)
+    assert read(path)["grade"].tolist() == ["A", "?", "-"]
+    explicit = read(path, na_values=["?", "-999"])
+    assert explicit["grade"].isna().tolist() == [False, True, False]
+    assert explicit["code"].isna().tolist() == [False, True, False]
+    assert explicit.attrs["missing_markers"] == {"grade": {"?": 1}, "code": {"-999": 1}}
+    # A DataFrame is used as it is, unless na_values is given.
+    assert read(frame) is frame
+    assert read(frame, na_values=["-"])["grade"].isna().tolist() == [False, False, True]
+    with open_table(frame) as table, pytest.raises(ConfigError, match="already been read"):
+        read(table, na_values=["?"])

@@ -20,6 +20,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from mlwright.data._markers import (
+    MISSING_MARKERS,
+    MarkerRule,
+    normalise_na_values,
+)
+from mlwright.data._markers import apply_to_frame as apply_markers_to_frame
+from mlwright.data._markers import apply_to_table as apply_markers_to_table
 from mlwright.data._table import (
     TABLE_NAME,
     Table,
@@ -32,6 +39,7 @@ from mlwright.errors import ConfigError, DataError
 
 __all__ = [
     "MISSING_MARKERS",
+    "MarkerRule",
     "SUPPORTED_FORMATS",
     "check_columns_exist",
     "open_table",
@@ -39,8 +47,6 @@ __all__ = [
     "suggest_names",
 ]
 
-#: Cell values read as missing in text files (CSV/TSV/Excel), counted per column.
-MISSING_MARKERS: tuple[str, ...] = ("", "NA", "N/A", "null", "NULL", "NaN", "?", "-")
 
 _CSV_EXTENSIONS = {".csv", ".tsv", ".tab", ".txt", ".dat", ".data"}
 _PARQUET_EXTENSIONS = {".parquet", ".pq", ".parq"}
@@ -86,6 +92,7 @@ def read(
     query: str | None = None,
     columns: Sequence[str] | None = None,
     nrows: int | None = None,
+    na_values: Any = None,
 ) -> pd.DataFrame:
     """Read a dataset into a pandas DataFrame.
 
@@ -95,44 +102,66 @@ def read(
         A file path (CSV/TSV/TXT, optionally gzip-compressed; Parquet; JSON Lines; Excel;
         ARFF), a DuckDB or SQLite database file (with ``query``), an SQLAlchemy URL such as
         ``sqlite:///shop.db`` or ``postgresql://user:pw@host/db`` (with ``query``), a
-        DataFrame (returned as is), or an open Table (converted; it stays open).
+        DataFrame (returned as is unless ``na_values`` is given), or an open Table (converted;
+        it stays open).
     query
         SQL to run against a database source.
     columns
         Only these columns (in this order).
     nrows
         Only the first ``nrows`` rows.
+    na_values
+        Which cells are missing values. None (the default) applies the automatic rule below;
+        a list of strings, e.g. ``["?", "-999"]``, makes exactly those strings (and the empty
+        cell) missing in every column, numbers included, with the automatic rule off; a dict
+        ``{column: [markers]}`` does that for the listed columns only, the others following
+        the automatic rule. ``[]`` means only empty cells are missing.
 
     Returns
     -------
     pandas.DataFrame
         Integers are ``int64`` (``float64`` when the column has missing values), decimals
-        ``float64``, text pandas' ``str`` dtype. The cells ``""``, ``NA``, ``N/A``, ``null``,
-        ``NULL``, ``NaN``, ``?`` and ``-`` of text files are missing values; how many of each
-        were found is in ``frame.attrs["missing_markers"]`` as ``{column: {marker: count}}``.
+        ``float64``, text pandas' ``str`` dtype.
+
+        Missing values in text files (CSV/TSV, Excel) follow this rule. The empty cell is
+        always missing. The markers ``NA``, ``N/A``, ``null``, ``NULL``, ``NaN``, ``?`` and
+        ``-`` (compared after stripping surrounding whitespace) become missing only where they
+        are anomalous for their column: when every other value of the column is a number
+        (the column is then numeric), or when the column holds nothing but markers. In any
+        other column (text, categories, labels) they are regular values and are kept: ``?``
+        stays a category, ``-`` a label of a ``+``/``-`` target. Typed sources (Parquet, JSON
+        Lines, databases, DataFrames) keep their values unless ``na_values`` lists markers.
+
+        ``frame.attrs["missing_markers"]`` holds ``{column: {marker: count}}``, the cells
+        each marker turned into missing (``""`` counts empty cells);
+        ``frame.attrs["kept_markers"]`` the cells of each marker kept as values.
 
     Raises
     ------
     DataError
         The source does not exist, is empty, is not tabular data, has ragged rows or duplicate
         column names, or the database cannot be reached or queried.
+    ConfigError
+        ``na_values`` is not a list of strings or a dict of such lists, or names a column the
+        data does not have.
 
     Examples
     --------
     >>> frame = read("examples/credit-g/train.csv")  # doctest: +SKIP
+    >>> frame = read("adult.csv", na_values=["?"])  # doctest: +SKIP
     """
-    if isinstance(source, pd.DataFrame):
+    rule = normalise_na_values(na_values)
+    if isinstance(source, pd.DataFrame) and not rule.explicit:
         return source
     if isinstance(source, Table):  # the caller owns it: convert without closing it
+        _refuse_rule_for_table(rule)
         frame = source.to_pandas(
             columns=list(columns) if columns is not None else None, limit=nrows
         )
         frame.attrs["missing_markers"] = dict(frame.attrs.get("missing_markers", {}))
         return frame
-    with open_table(source, query=query, columns=columns, nrows=nrows) as table:
-        frame = table.to_pandas()
-        frame.attrs["missing_markers"] = table.missing_markers
-        return frame
+    with open_table(source, query=query, columns=columns, nrows=nrows, na_values=rule) as table:
+        return table.to_pandas()
 
 
 def open_table(
@@ -141,27 +170,34 @@ def open_table(
     query: str | None = None,
     columns: Sequence[str] | None = None,
     nrows: int | None = None,
+    na_values: Any = None,
 ) -> Table:
     """Load a dataset of any size into a DuckDB-backed :class:`Table`.
 
-    Takes the same sources as :func:`read`. CSV, Parquet and JSON Lines files are scanned by
-    DuckDB (with the memory limit from ``MLWRIGHT_DUCKDB_MEMORY_LIMIT`` and spilling to a
-    temporary folder), so files larger than memory work. Close the table when done, or use it
-    as a context manager.
+    Takes the same sources and ``na_values`` as :func:`read`. CSV, Parquet and JSON Lines
+    files are scanned by DuckDB (with the memory limit from ``MLWRIGHT_DUCKDB_MEMORY_LIMIT``
+    and spilling to a temporary folder), so files larger than memory work; missing-value
+    markers are resolved with SQL over the loaded table. Close the table when done, or use it
+    as a context manager. ``table.missing_markers`` and ``table.kept_markers`` count the
+    markers turned into missing and kept as values.
 
     Examples
     --------
     >>> with open_table("examples/credit-g/train.csv") as table:  # doctest: +SKIP
     ...     table.connection.execute(f"SELECT avg(age) FROM {table.ref}").fetchone()
     """
+    rule = normalise_na_values(na_values)
     if nrows is not None and (not isinstance(nrows, int) or nrows < 0):
         raise DataError(f"nrows must be a non-negative whole number, got {nrows!r}.")
     if isinstance(source, Table):
+        _refuse_rule_for_table(rule)
         return source
     if isinstance(source, pd.DataFrame):
-        return _table_from_frame(source, "the DataFrame", columns=columns, nrows=nrows)
+        table = _table_from_frame(source, "the DataFrame", columns=columns, nrows=nrows)
+        return _apply_explicit(table, rule, list(source.columns))
     if isinstance(source, str) and "://" in source:
-        return _open_url(source, query=query, columns=columns, nrows=nrows)
+        table = _open_url(source, query=query, columns=columns, nrows=nrows)
+        return _apply_explicit(table, rule, table.columns)
     if not isinstance(source, (str, Path)):
         raise DataError(
             f"Cannot read data from a {type(source).__name__}. Pass a file path, an SQLAlchemy "
@@ -175,18 +211,48 @@ def open_table(
             f"A query was given but {path} is a {kind.upper()} file, not a database. Drop the "
             "query, or point at a DuckDB/SQLite database file or an SQLAlchemy URL."
         )
-    loaders = {
-        "csv": _load_csv,
-        "parquet": _load_parquet,
-        "json": _load_json,
-        "excel": _load_excel,
-        "arff": _load_arff,
-    }
+    if kind == "csv":
+        return _load_csv(path, columns=columns, nrows=nrows, rule=rule)
+    if kind == "excel":
+        return _load_excel(path, columns=columns, nrows=nrows, rule=rule)
+    loaders = {"parquet": _load_parquet, "json": _load_json, "arff": _load_arff}
     if kind == "duckdb":
-        return _open_duckdb_file(path, query=query, columns=columns, nrows=nrows)
-    if kind == "sqlite":
-        return _open_url(f"sqlite:///{path.resolve()}", query=query, columns=columns, nrows=nrows)
-    return loaders[kind](path, columns=columns, nrows=nrows)
+        table = _open_duckdb_file(path, query=query, columns=columns, nrows=nrows)
+    elif kind == "sqlite":
+        table = _open_url(f"sqlite:///{path.resolve()}", query=query, columns=columns, nrows=nrows)
+    else:
+        table = loaders[kind](path, columns=columns, nrows=nrows)
+    return _apply_explicit(table, rule, table.columns)
+
+
+def _refuse_rule_for_table(rule: MarkerRule) -> None:
+    if rule.explicit:
+        raise ConfigError(
+            "na_values was given with an open Table, whose data has already been read. Pass "
+            "na_values when the table is opened: open_table(path, na_values=[...])."
+        )
+
+
+def _apply_explicit(table: Table, rule: MarkerRule, available: Sequence[str]) -> Table:
+    """Explicit markers on a typed source (the automatic rule is for text files only)."""
+    if rule.explicit or table.na_values is None:
+        table.na_values = rule
+    if not rule.explicit:
+        return table
+    try:
+        rule.check_columns(available, table.source)
+        missing, _kept = apply_markers_to_table(
+            table.connection, table.name, rule, automatic=False, count_empty=False
+        )
+    except BaseException:
+        table.close()
+        raise
+    for column, counts in missing.items():
+        merged = table.missing_markers.setdefault(column, {})
+        for marker, count in counts.items():
+            merged[marker] = merged.get(marker, 0) + count
+    table.refresh()
+    return table
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,20 +524,23 @@ def _check_duplicate_names(names: Sequence[str], source: str) -> None:
         )
 
 
-def _load_csv(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
+def _load_csv(
+    path: Path, *, columns: Sequence[str] | None, nrows: int | None, rule: MarkerRule
+) -> Table:
     dialect = _sniff_csv(path)
     connection, workdir = new_connection(path.stat().st_size)
     try:
         sampled = path.stat().st_size > _FULL_SNIFF_BYTES
-        markers = ", ".join(_sql_string(marker) for marker in MISSING_MARKERS)
 
+        # Only the empty cell is NULL here: markers arrive as text, and apply_markers_to_table
+        # decides per column (with SQL over the loaded table) which of them are missing.
         def scan(types: dict[str, str]) -> str:
             type_option = ""
             if types:
                 mapping = ", ".join(f"{_sql_string(k)}: '{v}'" for k, v in types.items())
                 type_option = f", types = {{{mapping}}}"
             return (
-                f"read_csv({_sql_string(str(path))}, {dialect.options()}, nullstr = [{markers}],"
+                f"read_csv({_sql_string(str(path))}, {dialect.options()}, nullstr = [''],"
                 " auto_type_candidates = ['BIGINT', 'DOUBLE', 'VARCHAR'],"
                 f" sample_size = {20480 if sampled else -1}{type_option})"
             )
@@ -508,13 +577,24 @@ def _load_csv(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -
                 "sampled rows. Convert it to Parquet, or give every column values of one type."
             )
         _narrow_whole_numbers(connection, [c for c in integer_candidates if types[c] == "DOUBLE"])
-        table = Table(connection, source=str(path), workdir=workdir, missing_markers=None)
+        loaded = [row[0] for row in connection.execute(f"DESCRIBE {TABLE_NAME}").fetchall()]
+        rule.check_columns([*loaded, *(dialect.header or [])], str(path))
+        missing, kept = apply_markers_to_table(
+            connection, TABLE_NAME, rule, automatic=True, decimal_comma=dialect.decimal_comma
+        )
+        table = Table(
+            connection,
+            source=str(path),
+            workdir=workdir,
+            missing_markers=missing,
+            kept_markers=kept,
+            na_values=rule,
+        )
     except BaseException:
         connection.close()
         _remove(workdir)
         raise
     _require_rows(table, path)
-    table.missing_markers = _count_csv_markers(table, path, dialect, columns, nrows)
     return table
 
 
@@ -645,51 +725,6 @@ def _create_table(
     )
 
 
-def _count_csv_markers(
-    table: Table,
-    path: Path,
-    dialect: _Dialect,
-    columns: Sequence[str] | None,
-    nrows: int | None,
-) -> dict[str, dict[str, int]]:
-    """Count each missing-value marker per column with one scan of the raw text."""
-    wanted = list(columns) if columns is not None else table.columns
-    # Markers became missing values: only columns with missing values can hold any, and the
-    # typed table counts those cheaply, so the raw text is scanned for those columns only.
-    if wanted:
-        null_counts = fetch_one(
-            table.connection,
-            "SELECT "
-            + ", ".join(f"count(*) - count({quote_identifier(column)})" for column in wanted)
-            + f" FROM {table.ref}",
-        )
-        wanted = [column for column, nulls in zip(wanted, null_counts, strict=True) if nulls]
-    raw = (
-        f"read_csv({_sql_string(str(path))}, {dialect.options()}, all_varchar = true, "
-        "nullstr = [''])"
-    )
-    limit = f" LIMIT {int(nrows)}" if nrows is not None else ""
-    aggregates: list[str] = []
-    keys: list[tuple[str, str]] = []
-    for column in wanted:
-        identifier = quote_identifier(column)
-        aggregates.append(f"count(*) - count({identifier})")
-        keys.append((column, ""))
-        for marker in MISSING_MARKERS[1:]:
-            aggregates.append(f"count_if({identifier} = {_sql_string(marker)})")
-            keys.append((column, marker))
-    if not aggregates:
-        return {}
-    select = ", ".join(quote_identifier(column) for column in wanted)
-    query = f"SELECT {', '.join(aggregates)} FROM (SELECT {select} FROM {raw}{limit})"
-    counts = fetch_one(table.connection, query)
-    result: dict[str, dict[str, int]] = {}
-    for (column, marker), count in zip(keys, counts, strict=True):
-        if count:
-            result.setdefault(column, {})[marker] = int(count)
-    return result
-
-
 def _require_rows(table: Table, path: Path | str) -> None:
     if table.n_rows == 0:
         table.close()
@@ -795,11 +830,21 @@ def _table_from_frame(
         )
         connection.unregister("__mlwright_frame")
         markers = missing_markers
+        kept: dict[str, dict[str, int]] = {}
         if markers is None:
             markers = frame.attrs.get("missing_markers") or {}
+            kept = frame.attrs.get("kept_markers") or {}
             if columns is not None:
                 markers = {key: value for key, value in markers.items() if key in set(columns)}
-        table = Table(connection, source=source, missing_markers=markers, workdir=workdir)
+                kept = {key: value for key, value in kept.items() if key in set(columns)}
+        table = Table(
+            connection,
+            source=source,
+            missing_markers={key: dict(value) for key, value in markers.items()},
+            kept_markers={key: dict(value) for key, value in kept.items()},
+            na_values=frame.attrs.get("na_values"),
+            workdir=workdir,
+        )
     except duckdb.Error as err:
         connection.close()
         _remove(workdir)
@@ -846,50 +891,9 @@ def _is_missing(value: Any) -> bool:
         return False
 
 
-def _apply_markers(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
-    """Turn marker strings into missing values and give columns numeric types where they fit."""
-    counts: dict[str, dict[str, int]] = {}
-    columns: dict[str, Any] = {}
-    for position, name in enumerate(frame.columns):
-        column = frame.iloc[:, position]
-        column_counts: dict[str, int] = {}
-        missing = column.isna()
-        if missing.any():
-            column_counts[""] = int(missing.sum())
-        if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
-            as_text = column.map(lambda value: value.strip() if isinstance(value, str) else value)
-            for marker in MISSING_MARKERS:
-                hits = as_text == marker
-                number = int(hits.sum())
-                if number:
-                    column_counts[marker] = column_counts.get(marker, 0) + number
-                    column = column.mask(hits)
-            column = _numeric_if_possible(column)
-        if column_counts:
-            counts[str(name)] = column_counts
-        columns[str(name)] = column
-    result = pd.DataFrame(columns)
-    result.columns = [str(name) for name in frame.columns]
-    return result, counts
-
-
-def _numeric_if_possible(column: pd.Series) -> pd.Series:
-    non_missing = column.dropna()
-    if len(non_missing) == 0:
-        return column.astype("str")
-    if all(
-        isinstance(value, (int, float)) and not isinstance(value, bool) for value in non_missing
-    ):
-        return pd.to_numeric(column)
-    text = non_missing.astype(str)
-    if text.str.fullmatch(_NUMBER.pattern).all():
-        return pd.to_numeric(column.map(lambda value: value if _is_missing(value) else str(value)))
-    if all(isinstance(value, str) for value in non_missing):
-        return column.astype("str")
-    return column
-
-
-def _load_excel(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
+def _load_excel(
+    path: Path, *, columns: Sequence[str] | None, nrows: int | None, rule: MarkerRule
+) -> Table:
     try:
         import openpyxl  # noqa: F401 - checked here to name the extra in the message
     except ImportError as err:
@@ -925,10 +929,15 @@ def _load_excel(path: Path, *, columns: Sequence[str] | None, nrows: int | None)
     _check_duplicate_names(names, str(path))
     raw = sheet.iloc[1:].reset_index(drop=True)
     raw.columns = names
-    frame, counts = _apply_markers(raw)
+    rule.check_columns(names, str(path))
+    frame, counts, kept = apply_markers_to_frame(raw, rule)
     table = _table_from_frame(
         frame, str(path), columns=columns, nrows=nrows, missing_markers=counts
     )
+    if columns is not None:
+        kept = {name: value for name, value in kept.items() if name in set(columns)}
+    table.kept_markers = kept
+    table.na_values = rule
     _require_rows(table, path)
     return table
 

@@ -145,7 +145,13 @@ class Table:
     n_rows
         Number of rows.
     missing_markers
-        ``{column: {marker: count}}`` for the missing-value markers found while reading.
+        ``{column: {marker: count}}``: the cells each missing-value marker turned into missing
+        while reading (``""`` counts empty cells).
+    kept_markers
+        ``{column: {marker: count}}``: the cells of each marker kept as values (the column
+        holds text, so ``?`` or ``-`` is one of its values; see :func:`mlwright.data.read`).
+    na_values
+        The marker rule the data was read with (None: the automatic rule everywhere).
     column_types
         ``{column: DuckDB type name}``.
     """
@@ -156,6 +162,8 @@ class Table:
         *,
         source: str,
         missing_markers: dict[str, dict[str, int]] | None = None,
+        kept_markers: dict[str, dict[str, int]] | None = None,
+        na_values: Any = None,
         workdir: Path | None = None,
         name: str = TABLE_NAME,
     ) -> None:
@@ -164,14 +172,21 @@ class Table:
         self.ref = quote_identifier(name)
         self.source = source
         self.missing_markers = missing_markers or {}
+        self.kept_markers = kept_markers or {}
+        self.na_values = na_values
         self._workdir = workdir
+        self.refresh()
+        self._closed = False
+
+    def refresh(self) -> None:
+        """Re-read the column names, types and row count (after the table was altered)."""
+        connection = self.connection
         description = connection.execute(f"SELECT * FROM {self.ref} LIMIT 0").description
         self.columns: list[str] = [column[0] for column in description]
         self.column_types: dict[str, str] = {
             row[0]: row[1] for row in connection.execute(f"DESCRIBE {self.ref}").fetchall()
         }
         self.n_rows: int = int(fetch_one(connection, f"SELECT count(*) FROM {self.ref}")[0])
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"Table(source={self.source!r}, n_rows={self.n_rows}, n_columns={len(self.columns)})"
@@ -199,7 +214,8 @@ class Table:
     def to_pandas(self, columns: list[str] | None = None, limit: int | None = None) -> pd.DataFrame:
         """Fetch the data (or some columns, or the first ``limit`` rows) as a DataFrame.
 
-        The frame's ``attrs["missing_markers"]`` holds the marker counts; dtypes follow
+        The frame's ``attrs["missing_markers"]`` and ``attrs["kept_markers"]`` hold the marker
+        counts, ``attrs["na_values"]`` the rule it was read with; dtypes follow
         :func:`mlwright.data.read`.
         """
         query = f"SELECT {self._select_list(columns)} FROM {self.ref}"
@@ -224,11 +240,17 @@ class Table:
     def _fetch(self, query: str, columns: list[str] | None) -> pd.DataFrame:
         frame = to_pandas_dtypes(self.connection.execute(query).df())
         wanted = set(columns) if columns is not None else None
-        frame.attrs["missing_markers"] = {
-            column: dict(counts)
-            for column, counts in self.missing_markers.items()
-            if wanted is None or column in wanted
-        }
+        for key, found in (
+            ("missing_markers", self.missing_markers),
+            ("kept_markers", self.kept_markers),
+        ):
+            frame.attrs[key] = {
+                column: dict(counts)
+                for column, counts in found.items()
+                if wanted is None or column in wanted
+            }
+        rule = self.na_values
+        frame.attrs["na_values"] = rule.to_json() if hasattr(rule, "to_json") else rule
         frame.attrs["source"] = self.source
         return frame
 
