@@ -288,3 +288,43 @@ def test_boolean_columns_accept_any_spelling_of_true_and_false():
     assert [(problem.kind, problem.examples) for problem in report.problems] == [
         ("unseen_category", [(3, "maybe")])
     ]
+
+
+def test_a_marker_that_is_a_known_category_is_that_category(tmp_path):
+    path = tmp_path / "adult.csv"
+    rows = [f"{i},{['Private', 'State-gov', '?'][i % 3]},{i % 2}" for i in range(60)]
+    path.write_text("age,workclass,label\n" + "\n".join(rows) + "\n")
+    schema = Schema.infer(path, target="label")
+    assert "?" in schema.column("workclass").categories
+    new = pd.DataFrame({"age": ["?", 30], "workclass": ["?", "-"]})
+    problems = _by_kind(schema.validate(new))
+    # '?' is a workclass; '-' is not one, so it still counts as missing; '?' among ages too.
+    assert problems[("workclass", "missing_value")].count == 1
+    assert problems[("workclass", "missing_value")].examples == [(1, None)]
+    assert ("workclass", "unseen_category") not in problems
+    assert problems[("age", "missing_value")].count == 1
+
+
+def test_the_reading_rule_is_recorded_in_the_schema(tmp_path):
+    from mlwright.data._markers import LEGACY_MARKERS, schema_rule
+
+    path = tmp_path / "data.csv"
+    path.write_text("x,grade,y\n1,A,a\n2,?,b\n-999,B,a\n4,C,b\n")
+    automatic = Schema.infer(path, target="y")
+    assert automatic.na_values is None
+    explicit = Schema.infer(path, target="y", na_values=["-999"])
+    assert explicit.na_values == ["-999"]
+    assert explicit.column("x").nullable
+    restored = Schema.from_dict(json.loads(json.dumps(explicit.to_dict())))
+    assert restored == explicit
+    assert restored.na_values == ["-999"]
+    # New data for a model is read the way its training data was.
+    rule = schema_rule(automatic)
+    assert rule.markers_for("grade") == ()  # text at training: markers are values
+    assert rule.markers_for("x") == LEGACY_MARKERS  # numeric: markers are missing
+    assert not rule.strict
+    assert schema_rule(explicit).markers_for("grade") == ("-999",)
+    # A schema saved before the rule was recorded read every marker as missing.
+    legacy = automatic.to_dict()
+    del legacy["na_values"]
+    assert Schema.from_dict(legacy).na_values == list(LEGACY_MARKERS)

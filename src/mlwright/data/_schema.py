@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlwright.data._read import MISSING_MARKERS, open_table, suggest_names
+from mlwright.data._markers import LEGACY_MARKERS, MISSING_MARKERS, normalise_na_values
+from mlwright.data._read import open_table, suggest_names
 from mlwright.data._table import Table, fetch_one, quote_identifier
-from mlwright.errors import DataError, SchemaValidationError
+from mlwright.errors import ConfigError, DataError, SchemaValidationError
 
 __all__ = [
     "SEMANTIC_TYPES",
@@ -296,6 +297,11 @@ class Schema:
         For classification: the distinct target labels sorted by their text; else None.
     n_rows
         Rows the schema was inferred from.
+    na_values
+        The missing-value rule the data was read with, as ``na_values`` takes it: None for
+        the automatic rule, a list of markers, or a dict per column (see
+        :func:`mlwright.data.read`). A model reads new files with it, so that they are read
+        the way its training data was.
     """
 
     def __init__(
@@ -307,6 +313,7 @@ class Schema:
         task_reason: str = "",
         class_labels: list[Any] | None = None,
         n_rows: int = 0,
+        na_values: Any = None,
     ) -> None:
         self.columns = columns
         self.target = target
@@ -314,6 +321,7 @@ class Schema:
         self.task_reason = task_reason
         self.class_labels = class_labels
         self.n_rows = n_rows
+        self.na_values = normalise_na_values(na_values).to_json()
 
     def __repr__(self) -> str:
         return f"Schema({len(self.columns)} columns, target={self.target!r}, task={self.task!r})"
@@ -339,7 +347,14 @@ class Schema:
     # ---------------------------------------------------------------------- inference
 
     @classmethod
-    def infer(cls, data: Any, target: str | None = None, task: str | None = None) -> Schema:
+    def infer(
+        cls,
+        data: Any,
+        target: str | None = None,
+        task: str | None = None,
+        *,
+        na_values: Any = None,
+    ) -> Schema:
         """Infer the schema of a dataset.
 
         Parameters
@@ -351,6 +366,9 @@ class Schema:
             The column to predict. Its task is detected unless ``task`` is given.
         task
             ``"binary"``, ``"multiclass"`` or ``"regression"`` to override detection.
+        na_values
+            Which cells are missing when ``data`` is read here (see
+            :func:`mlwright.data.read`); recorded as :attr:`na_values`.
 
         Raises
         ------
@@ -376,8 +394,14 @@ class Schema:
                 "predict with target=."
             )
         if isinstance(data, Table):
+            normalise_na_values(na_values)  # a bad argument is a ConfigError all the same
+            if na_values is not None:
+                raise ConfigError(
+                    "na_values was given with an open Table, whose data has already been "
+                    "read. Pass na_values to open_table instead."
+                )
             return _infer_table(cls, data, target, task)
-        with open_table(data) as table:
+        with open_table(data, na_values=na_values) as table:
             return _infer_table(cls, table, target, task)
 
     # ---------------------------------------------------------------------- persistence
@@ -391,6 +415,7 @@ class Schema:
             "task_reason": self.task_reason,
             "class_labels": self.class_labels,
             "n_rows": self.n_rows,
+            "na_values": self.na_values,
             "columns": [column.to_dict() for column in self.columns],
         }
 
@@ -411,8 +436,11 @@ class Schema:
                 task_reason=data.get("task_reason", ""),
                 class_labels=data.get("class_labels"),
                 n_rows=int(data.get("n_rows", 0)),
+                # A schema written before the rule was recorded comes from data read with every
+                # marker missing in every column; new data is read the same way.
+                na_values=data.get("na_values", list(LEGACY_MARKERS)),
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, ConfigError) as err:
             raise DataError(
                 f"Not a valid mlwright schema: missing or malformed field {err}. Rebuild it with "
                 "Schema.infer()."
@@ -462,7 +490,12 @@ class Schema:
 
 
 def load_for_target(
-    source: Any, target: str, *, task: str | None = None, query: str | None = None
+    source: Any,
+    target: str,
+    *,
+    task: str | None = None,
+    query: str | None = None,
+    na_values: Any = None,
 ) -> tuple[pd.DataFrame, Schema]:
     """Read a dataset for training and infer its schema, with every check on the target.
 
@@ -476,15 +509,17 @@ def load_for_target(
         Optional task override.
     query
         SQL for database sources.
+    na_values
+        Which cells are missing (see :func:`mlwright.data.read`).
 
     Returns
     -------
     (DataFrame, Schema)
     """
     if isinstance(source, Table):  # the caller owns it: do not close it
-        schema = Schema.infer(source, target=target, task=task)
+        schema = Schema.infer(source, target=target, task=task, na_values=na_values)
         return source.to_pandas(), schema
-    with open_table(source, query=query) as table:
+    with open_table(source, query=query, na_values=na_values) as table:
         schema = Schema.infer(table, target=target, task=task)
         frame = table.to_pandas()
     return frame, schema
@@ -607,10 +642,14 @@ def _infer_table(cls: type[Schema], table: Table, target: str | None, task: str 
     for name in table.columns:
         columns.append(_infer_column(connection, view, name, dtypes[name], stats[name], n_rows))
 
-    schema = cls(columns, n_rows=n_rows)
+    rule = getattr(table, "na_values", None)
+    schema = cls(
+        columns, n_rows=n_rows, na_values=rule.to_json() if hasattr(rule, "to_json") else rule
+    )
     if target is not None:
         target_column = next(column for column in columns if column.name == target)
-        _set_target(schema, connection, view, target_column, task, table.source)
+        markers = (getattr(table, "missing_markers", None) or {}).get(target) or {}
+        _set_target(schema, connection, view, target_column, task, table.source, markers)
     return schema
 
 
@@ -831,14 +870,24 @@ def _set_target(
     column: ColumnSchema,
     task: str | None,
     source: str,
+    markers: dict[str, int] | None = None,
 ) -> None:
     name = column.name
     schema.target = name
     non_missing = round(schema.n_rows * (1 - column.missing_share))
     if non_missing == 0:
+        read_from = {marker: count for marker, count in (markers or {}).items() if marker}
+        note = (
+            " (read from markers "
+            + ", ".join(f"{marker!r}: {count}" for marker, count in read_from.items())
+            + "; a column of nothing but markers holds no data)"
+            if read_from
+            else ""
+        )
         raise DataError(
             f"The target column {name!r} in {source} is empty: all {schema.n_rows} values are "
-            "missing. Choose the column that holds the outcome to predict, or fill in its values."
+            f"missing{note}. Choose the column that holds the outcome to predict, or fill in "
+            "its values."
         )
     if column.n_distinct <= 1:
         values = _top_values(connection, view, name, 1)
@@ -943,7 +992,9 @@ class _Values:
     """One column of the frame under validation as NumPy arrays (pandas per-Series overhead
     would dominate validation of the few rows a prediction request holds)."""
 
-    def __init__(self, series: pd.Series) -> None:
+    def __init__(self, series: pd.Series, categories: frozenset[str] = frozenset()) -> None:
+        # ``categories``: the column's known text values; a marker among them (``?`` in
+        # workclass) is that category, not a missing value.
         self.index = series.index
         dtype = series.dtype
         self.numeric: np.ndarray | None = None
@@ -959,7 +1010,12 @@ class _Values:
             self.raw = series.to_numpy(dtype=object)
             missing = pd.isna(self.raw)
             for position, value in enumerate(self.raw):
-                if isinstance(value, str) and value.strip() in _MARKER_SET:
+                if (
+                    isinstance(value, str)
+                    and value.strip() in _MARKER_SET
+                    and value not in categories
+                    and value.strip() not in categories
+                ):
                     missing[position] = True
             self.missing = np.asarray(missing, dtype=bool)
 
@@ -1040,7 +1096,7 @@ def _validate(schema: Schema, frame: pd.DataFrame, require_target: bool) -> Vali
 def _check_column(column: ColumnSchema, series: pd.Series) -> list[Problem]:
     problems: list[Problem] = []
     name = column.name
-    values = _Values(series)
+    values = _Values(series, _known_categories(column)[1] if column.categories else frozenset())
     missing = values.missing
     n_missing = int(missing.sum())
     if n_missing and not column.nullable and column.semantic_type != "constant":
