@@ -69,12 +69,63 @@ def test_missing_values():
 def test_missing_markers_are_reported(tmp_path):
     frame = clean_frame()
     text = frame.astype(object)
-    text.loc[:30, "purpose"] = "?"
+    text.loc[:30, "amount"] = "?"
     path = tmp_path / "markers.csv"
     text.to_csv(path, index=False)
-    finding = only(check(path, target="label"), "missing_values", "purpose")
+    finding = only(check(path, target="label"), "missing_values", "amount")
     assert finding.evidence["markers"] == {"?": 31}
     assert "'?': 31" in finding.message
+
+
+def test_markers_kept_as_categories_are_an_info_finding(tmp_path):
+    frame = clean_frame().astype(object)
+    frame.loc[:1835, "purpose"] = "?"
+    frame = pd.concat([frame] * 5, ignore_index=True)  # 2,000 rows, 1,836 of them '?'
+    frame.loc[1836:, "purpose"] = "car"
+    path = tmp_path / "kept.csv"
+    frame.to_csv(path, index=False)
+    findings = check(path, target="label")
+    finding = only(findings, "kept_markers", "purpose")
+    assert finding.severity == "info"
+    assert finding.evidence == {"kept": {"?": 1836}}
+    assert finding.message == (
+        "Column 'purpose' has 1,836 cells '?' kept as a category (the column holds text). "
+        "If '?' means missing, pass --na-values '?'."
+    )
+    assert "na_values=['?']" in finding.fix
+    assert not [f for f in findings if f.kind == "missing_values" and "purpose" in f.columns]
+    # Read with the markers given, the same cells are missing values instead.
+    explicit = check(path, target="label", na_values=["?"])
+    assert only(explicit, "missing_values", "purpose").evidence["markers"] == {"?": 1836}
+    assert not [f for f in explicit if f.kind == "kept_markers"]
+
+
+def test_markers_in_a_numeric_target_leave_rows_unlabelled(tmp_path):
+    rng = np.random.default_rng(0)
+    values = [f"{value:.2f}" for value in rng.normal(100, 10, 200)]
+    values[3] = "?"
+    values[7] = ""
+    values[9] = "-"
+    path = tmp_path / "prices.csv"
+    path.write_text("size,price\n" + "".join(f"{i},{value}\n" for i, value in enumerate(values)))
+    finding = only(check(path, target="price"), "missing_values", "price")
+    assert finding.evidence["markers"] == {"": 1, "?": 1, "-": 1}
+    assert "The target 'price' is missing in 3 rows" in finding.message
+    assert "1 empty cell, 1 cell '?' and 1 cell '-' in the target were read as missing" in (
+        finding.message
+    )
+    assert "training leaves them out" in finding.message
+
+
+def test_plus_minus_target_is_checked_with_both_labels(tmp_path):
+    frame = clean_frame()
+    frame["label"] = frame["label"].map({"good": "+", "bad": "-"})
+    path = tmp_path / "signs.csv"
+    frame.to_csv(path, index=False)
+    findings = check(path, target="label")
+    kept = only(findings, "kept_markers", "label")
+    assert "kept as a label" in kept.message
+    assert not [f for f in findings if f.kind == "missing_values"]
 
 
 def test_missing_target_values_are_a_warning():

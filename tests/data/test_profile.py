@@ -162,3 +162,28 @@ def test_single_valued_target_is_refused(frame):
 def test_one_row_is_refused():
     with pytest.raises(DataError, match="only 1 row"):
         profile(pd.DataFrame({"a": [1], "b": ["x"]}))
+
+
+def test_markers_per_column_in_the_profile_and_its_page(tmp_path):
+    path = tmp_path / "visits.csv"
+    rows = [
+        f"{i},{'?' if i % 10 == 0 else 30 + i % 40},{'?' if i % 4 == 0 else 'ward' + str(i % 3)}"
+        for i in range(100)
+    ]
+    path.write_text("patient,age,ward\n" + "\n".join(rows) + "\n")
+    result = profile(path)
+    age = result.column("age")
+    assert age.semantic_type == "numeric"
+    assert age.missing == 10
+    assert age.missing_markers == {"?": 10}
+    assert age.kept_markers == {}
+    ward = result.column("ward")
+    assert ward.missing == 0
+    assert ward.kept_markers == {"?": 25}
+    assert json.loads(json.dumps(result.to_dict()))["columns"][2]["kept_markers"] == {"?": 25}
+    page = result.save_html(tmp_path / "profile.html").read_text()
+    assert "read as missing" in page
+    assert "markers kept as values" in page
+    explicit = profile(path, na_values=["?"]).column("ward")
+    assert explicit.missing_markers == {"?": 25}
+    assert explicit.kept_markers == {}

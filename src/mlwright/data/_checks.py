@@ -99,7 +99,7 @@ def _pct(share: float) -> str:
     return f"{share:.1%}"
 
 
-def check(data: Any, *, target: str, test: Any = None) -> list[Finding]:
+def check(data: Any, *, target: str, test: Any = None, na_values: Any = None) -> list[Finding]:
     """Check a dataset for problems that would hurt or fake a model trained on it.
 
     Parameters
@@ -110,6 +110,10 @@ def check(data: Any, *, target: str, test: Any = None) -> list[Finding]:
         The column to predict.
     test
         Optional test data with the same columns; adds ``distribution_shift`` findings.
+    na_values
+        Which cells are missing when the data (and ``test``) are read (see
+        :func:`mlwright.data.read`). ``missing_values`` findings say how many cells each
+        marker turned into missing; ``kept_markers`` findings name markers kept as values.
 
     Returns
     -------
@@ -135,11 +139,11 @@ def check(data: Any, *, target: str, test: Any = None) -> list[Finding]:
     if not isinstance(data, Table) and _is_frame(data):
         data, renamed = _deduplicate_frame_columns(data)
         findings.extend(renamed)
-    with opened(data) as table:
+    with opened(data, na_values) as table:
         if test is None:
             findings.extend(check_table(table, target=target))
         else:
-            with opened(test) as test_table:
+            with opened(test, na_values) as test_table:
                 findings.extend(check_table(table, target=target, test=test_table))
     return sort_findings(findings)
 
@@ -208,6 +212,7 @@ def check_table(
     findings: list[Finding] = []
     findings += _name_findings(columns)
     findings += _missing_findings(table, stats, target)
+    findings += kept_marker_findings(getattr(table, "kept_markers", None) or {}, target)
     findings += _constant_findings(stats, target, semantic)
     findings += _identifier_findings(schema, stats, target)
     findings += _cardinality_findings(stats, target, semantic)
@@ -305,6 +310,17 @@ def _missing_findings(table: Any, stats: TableStats, target: str) -> list[Findin
             else ""
         )
         if name == target:
+            read_as = [
+                f"{count:,} empty cell{'s' if count != 1 else ''}"
+                if marker == ""
+                else f"{count:,} cell{'s' if count != 1 else ''} {marker!r}"
+                for marker, count in used.items()
+            ]
+            cause = (
+                ": " + _and(read_as) + " in the target were read as missing"
+                if any(marker for marker in used)
+                else ""
+            )
             findings.append(
                 Finding(
                     kind="missing_values",
@@ -312,9 +328,12 @@ def _missing_findings(table: Any, stats: TableStats, target: str) -> list[Findin
                     columns=[name],
                     evidence=evidence,
                     fix="Rows without a label cannot be used for training; fill in the labels "
-                    "or accept that these rows are dropped.",
+                    "or accept that these rows are dropped. If a marker is a real value of the "
+                    "target, list only the true missing markers with --na-values (na_values= "
+                    "in Python).",
                     message=f"The target {name!r} is missing in {column.missing} rows "
-                    f"({_pct(share)}){marker_note}.",
+                    f"({_pct(share)}){cause or marker_note}; these rows have no label, so "
+                    "training leaves them out.",
                 )
             )
             continue
@@ -336,6 +355,40 @@ def _missing_findings(table: Any, stats: TableStats, target: str) -> list[Findin
                 fix=fix,
                 message=f"Column {name!r} is missing in {column.missing} of "
                 f"{stats.n_rows} rows ({_pct(share)}){marker_note}.",
+            )
+        )
+    return findings
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def kept_marker_findings(kept: dict[str, dict[str, int]], target: str) -> list[Finding]:
+    """Markers (``?``, ``-``, ``NA``, ...) kept as values because their column holds text."""
+    findings = []
+    for name, counts in kept.items():
+        used = {str(marker): int(count) for marker, count in counts.items() if count}
+        if not used:
+            continue
+        role = "label" if name == target else "category"
+        cells = _and(
+            [f"{count:,} cell{'s' if count != 1 else ''} {m!r}" for m, count in used.items()]
+        )
+        listed = ",".join(used)
+        these = f"{next(iter(used))!r} means" if len(used) == 1 else "these mean"
+        findings.append(
+            Finding(
+                kind="kept_markers",
+                severity="info",
+                columns=[name],
+                evidence={"kept": used},
+                fix="Nothing to do if it is a real value of the column. If it stands for a "
+                f"missing value, read the data with --na-values '{listed}' (na_values="
+                f"{list(used)!r} in Python).",
+                message=f"Column {name!r} has {cells} kept as "
+                f"{'a ' + role if len(used) == 1 else role + ' values'} (the column holds "
+                f"text). If {these} missing, pass --na-values '{listed}'.",
             )
         )
     return findings

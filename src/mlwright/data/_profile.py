@@ -55,6 +55,7 @@ class ColumnProfile:
     top_values: list[dict[str, Any]] = field(default_factory=list)
     histogram: dict[str, Any] | None = None
     missing_markers: dict[str, int] = field(default_factory=dict)
+    kept_markers: dict[str, int] = field(default_factory=dict)
     association: dict[str, Any] | None = None
     reason: str = ""
 
@@ -140,14 +141,15 @@ def _clean(value: Any) -> Any:
 
 
 @contextmanager
-def opened(data: Any) -> Iterator[Any]:
+def opened(data: Any, na_values: Any = None) -> Iterator[Any]:
     """Yield a :class:`~mlwright.data.Table` for ``data``; close it afterwards if we opened it."""
     from mlwright.data import Table, open_table
 
     if isinstance(data, Table):
+        open_table(data, na_values=na_values)  # refuses na_values for an open table
         yield data
         return
-    table = open_table(data)
+    table = open_table(data, na_values=na_values)
     try:
         yield table
     finally:
@@ -165,7 +167,7 @@ def require_rows(table: Any, minimum: int = 2) -> None:
         )
 
 
-def profile(data: Any, *, target: str | None = None) -> Profile:
+def profile(data: Any, *, target: str | None = None, na_values: Any = None) -> Profile:
     """Profile a dataset: per-column statistics and each feature's association with the target.
 
     Parameters
@@ -175,6 +177,10 @@ def profile(data: Any, *, target: str | None = None) -> Profile:
         :func:`mlwright.data.open_table`, an open :class:`~mlwright.data.Table`, or a DataFrame.
     target
         The target column; when given, the task is detected and associations are computed.
+    na_values
+        Which cells are missing when ``data`` is read (see :func:`mlwright.data.read`). Each
+        column profile says how many cells each marker turned into missing
+        (``missing_markers``) and how many were kept as values (``kept_markers``).
 
     Returns
     -------
@@ -196,7 +202,7 @@ def profile(data: Any, *, target: str | None = None) -> Profile:
     >>> result.column("age").semantic_type
     'numeric'
     """
-    with opened(data) as table:
+    with opened(data, na_values) as table:
         return profile_table(table, target=target)
 
 
@@ -222,6 +228,7 @@ def profile_table(
         target_associations(sample, schema, target) if sample is not None and target else {}
     )
     markers = getattr(table, "missing_markers", None) or {}
+    kept = getattr(table, "kept_markers", None) or {}
     columns = []
     for column_schema in schema.columns:
         name = column_schema.name
@@ -250,6 +257,7 @@ def profile_table(
                 ],
                 histogram=column.histogram,
                 missing_markers=dict(markers.get(name, {})),
+                kept_markers=dict(kept.get(name, {})),
                 association=associations.get(name),
                 reason=column_schema.reason,
             )
