@@ -220,6 +220,28 @@ def test_a_feature_derived_from_the_target_is_leakage():
     assert finding.severity == "error"
 
 
+def test_a_rare_symptom_of_one_class_is_not_leakage_but_a_grouping_of_the_classes_is():
+    rng = np.random.default_rng(8)
+    n = 600
+    disease = rng.choice([f"d{i}" for i in range(12)], size=n)
+    frame = pd.DataFrame(
+        {
+            # 'present' in one disease only, absent elsewhere: pure within every class, yet
+            # it carries little of the target's information (soybean's sclerotia).
+            "sclerotia": np.where(disease == "d3", "present", "absent"),
+            # The disease's family: a grouping of the label, known only from the label.
+            "family": pd.Series(disease).map(lambda d: f"f{int(d[1:]) % 4}").to_numpy(),
+            "x": rng.normal(size=n),
+            "disease": disease,
+        }
+    )
+    leaks = {
+        c for f in check(frame, target="disease") if f.kind == "target_leakage" for c in f.columns
+    }
+    assert "sclerotia" not in leaks
+    assert "family" in leaks
+
+
 def test_class_imbalance_and_rare_classes():
     rng = np.random.default_rng(6)
     label = np.array(["ok"] * 380 + ["fraud"] * 17 + ["chargeback"] * 3)
