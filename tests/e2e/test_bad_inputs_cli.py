@@ -123,3 +123,18 @@ def test_query_against_a_missing_table(tmp_path):
         "check", f"sqlite:///{database}", "--query", "SELECT * FROM customers", "--target", "y"
     )
     assert_user_error(result, "customers")
+
+
+@pytest.mark.parametrize(
+    ("command", "na_values", "fragments"),
+    [
+        ("check", '{"purpse": ["?"]}', ["na_values names the column 'purpse'", "'purpose'"]),
+        ("profile", '{"purpose": ["?"', ["--na-values", "not valid JSON", "--na-values '?,-'"]),
+        ("train", '{"purpose": "?"}', ["na_values['purpose'] must be a list of strings"]),
+        ("run", '{"purpose": [true]}', ["na_values['purpose'] holds True"]),
+    ],
+)
+def test_bad_na_values(command, na_values, fragments, tmp_path):
+    result = run_cli(command, CREDIT, "--target", "class", "--na-values", na_values, cwd=tmp_path)
+    assert_user_error(result, *fragments)
+    assert not (tmp_path / "mlwright-output").exists() or command == "run"

@@ -168,3 +168,58 @@ def test_check_on_a_sql_source(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["summary"]["error"] == 0
+
+
+@pytest.fixture(scope="module")
+def markers_csv(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(1)
+    n = 200
+    workclass = rng.choice(["Private", "State-gov", "?"], size=n)
+    hours = rng.normal(40, 8, n).round(1).astype(object)
+    hours[:7] = "?"
+    label = rng.choice(["+", "-"], size=n)
+    path = tmp_path_factory.mktemp("markers") / "adult.csv"
+    pd.DataFrame({"hours": hours, "workclass": workclass, "label": label}).to_csv(path, index=False)
+    return path
+
+
+def test_profile_and_check_report_each_marker_per_column(markers_csv, tmp_path):
+    kept = int((pd.read_csv(markers_csv, keep_default_na=False)["workclass"] == "?").sum())
+    result = run_cli("profile", markers_csv, "--target", "label", "--output", tmp_path / "p")
+    assert result.returncode == 0, result.stderr
+    printed = " ".join(result.stdout.split())
+    assert "hours: read as missing: 7 '?'" in printed
+    assert f"workclass: kept as values: {kept} '?'" in printed
+    document = json.loads((tmp_path / "p" / "profile.json").read_text())
+    columns = {column["name"]: column for column in document["columns"]}
+    assert columns["hours"]["missing_markers"] == {"?": 7}
+    assert columns["workclass"]["kept_markers"] == {"?": kept}
+    assert columns["label"]["kept_markers"] == {
+        "-": int((pd.read_csv(markers_csv)["label"] == "-").sum())
+    }
+
+    result = run_cli("check", markers_csv, "--target", "label", "--json")
+    assert result.returncode == 0, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    missing = next(f for f in findings if f["kind"] == "missing_values")
+    assert missing["columns"] == ["hours"]
+    assert missing["evidence"]["markers"] == {"?": 7}
+    kept_finding = next(
+        f for f in findings if f["kind"] == "kept_markers" and f["columns"] == ["workclass"]
+    )
+    assert kept_finding["severity"] == "info"
+    assert kept_finding["message"] == (
+        f"Column 'workclass' has {kept:,} cells '?' kept as a category (the column holds "
+        "text). If '?' means missing, pass --na-values '?'."
+    )
+
+    result = run_cli("check", markers_csv, "--target", "label", "--json", "--na-values", "?")
+    assert result.returncode == 0, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    markers = {
+        f["columns"][0]: f["evidence"].get("markers")
+        for f in findings
+        if f["kind"] == "missing_values"
+    }
+    assert markers == {"hours": {"?": 7}, "workclass": {"?": kept}}
+    assert not [f for f in findings if f["kind"] == "kept_markers"]  # the rule is explicit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -218,3 +219,76 @@ def test_the_docs_examples_run(page, tmp_path):
     assert "Traceback" not in result.stderr
     if page == "predict.md":
         assert "prediction,proba_bad,proba_good" in result.stdout.splitlines()
+
+
+def _adult_like(path: Path, n: int = 240) -> None:
+    """workclass has '?' as a category, hours has '?' among its numbers, label is '+'/'-'."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    lines = ["hours,workclass,label"]
+    for index in range(n):
+        workclass = ["Private", "?", "State-gov"][index % 3]
+        hours = rng.normal(40, 8)
+        score = (hours - 40) / 8 + (1.2 if workclass == "?" else -0.4)
+        label = "+" if score + rng.normal(scale=0.3) > 0 else "-"
+        shown = "?" if index % 30 == 4 else f"{hours:.1f}"
+        lines.append(f"{shown},{workclass},{label}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_markers_as_labels_and_categories_through_the_command_line(tmp_path):
+    data = tmp_path / "adult-like.csv"
+    _adult_like(data)
+    model = tmp_path / "model"
+    result = mlwright("train", data, "--target", "label", *FAST, "--output", model)
+    assert result.returncode == 0, result.stderr
+    schema = json.loads((model / "schema.json").read_text())
+    assert schema["na_values"] is None
+    assert sorted(schema["class_labels"]) == ["+", "-"]
+    workclass = next(c for c in schema["columns"] if c["name"] == "workclass")
+    assert "?" in workclass["categories"]
+
+    whole = tmp_path / "whole.csv"
+    assert mlwright("predict", model, data, "--output", whole).returncode == 0
+    predictions = pd.read_csv(whole, keep_default_na=False)
+    assert set(predictions["prediction"]) == {"+", "-"}
+    assert {"proba_+", "proba_-"} <= set(predictions.columns)
+    # One row whose workclass is '?': alone, the column is nothing but a marker, but the model
+    # reads it as at training, as the category '?'.
+    lines = data.read_text().splitlines()
+    position = next(i for i, line in enumerate(lines[1:]) if ",?," in line and line[0] != "?")
+    one = tmp_path / "one.csv"
+    one.write_text(lines[0] + "\n" + lines[position + 1] + "\n")
+    single = tmp_path / "single.csv"
+    result = mlwright("predict", model, one, "--output", single)
+    assert result.returncode == 0, result.stderr
+    got = pd.read_csv(single, keep_default_na=False)
+    assert got["prediction"].iloc[0] == predictions["prediction"].iloc[position]
+    assert got["proba_+"].iloc[0] == pytest.approx(predictions["proba_+"].iloc[position])
+
+
+def test_na_values_given_at_training_apply_at_prediction(tmp_path):
+    data = tmp_path / "adult-like.csv"
+    _adult_like(data)
+    model = tmp_path / "model"
+    result = mlwright(
+        "train", data, "--target", "label", *FAST, "--output", model, "--na-values", "?"
+    )
+    assert result.returncode == 0, result.stderr
+    schema = json.loads((model / "schema.json").read_text())
+    assert schema["na_values"] == ["?"]
+    workclass = next(c for c in schema["columns"] if c["name"] == "workclass")
+    assert "?" not in workclass["categories"]
+    assert workclass["nullable"]
+    assert json.loads((model / "lineage.json").read_text())["settings"]["na_values"] == ["?"]
+
+    import mlwright as library
+
+    loaded = library.load(model)
+    frame = library.data.read(data, na_values=["?"]).drop(columns="label")
+    predictions = tmp_path / "predictions.csv"
+    assert mlwright("predict", model, data, "--output", predictions).returncode == 0
+    written = pd.read_csv(predictions, keep_default_na=False)
+    expected = loaded.predict_proba(frame)
+    assert written["proba_+"].to_numpy() == pytest.approx(expected["+"].to_numpy())

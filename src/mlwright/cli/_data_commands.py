@@ -25,6 +25,12 @@ _DATA_HELP = (
     "The data: a CSV/TSV, Parquet, JSON Lines, Excel or ARFF file, a DuckDB file, or an "
     "SQLAlchemy URL (sqlite:///x.db, postgresql://...) together with --query."
 )
+_NA_VALUES_HELP = (
+    "Cells read as missing, in every column: a comma-separated list such as '?,-' or "
+    "'-999' ('' for only empty cells), or a JSON object per column such as "
+    '\'{"income": ["-999"]}\'. Default: empty cells, and a marker (NA, ?, -, ...) only where '
+    "it is anomalous for its column (among numbers, or in a column of nothing but markers)."
+)
 _TYPE_SHORT = {
     "numeric": "num",
     "categorical": "cat",
@@ -51,10 +57,41 @@ def _default_output(data: str) -> Path:
     return Path("mlwright-output") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "data")
 
 
-def _open(data: str, query: str | None):
+def na_values_option(text: str | None) -> object:
+    """The ``--na-values`` text as ``na_values`` (checked: a ConfigError names the fix)."""
+    from mlwright.data._markers import normalise_na_values, parse_cli_na_values
+
+    value = parse_cli_na_values(text)
+    normalise_na_values(value)
+    return value
+
+
+def _open(data: str, query: str | None, na_values: object = None):
     from mlwright.data import open_table
 
-    return open_table(data, query=query)
+    return open_table(data, query=query, na_values=na_values)
+
+
+def _marker_summary(profile: Any) -> list[str]:
+    """One line per column whose markers were read as missing or kept as values."""
+    lines = []
+    for column in profile.columns:
+        parts = []
+        gone = {marker: count for marker, count in column.missing_markers.items() if count}
+        if any(gone):
+            shown = ", ".join(
+                f"{count:,} empty" if marker == "" else f"{count:,} {marker!r}"
+                for marker, count in gone.items()
+            )
+            parts.append(f"read as missing: {shown}")
+        if column.kept_markers:
+            shown = ", ".join(
+                f"{count:,} {marker!r}" for marker, count in column.kept_markers.items()
+            )
+            parts.append(f"kept as values: {shown}")
+        if parts:
+            lines.append(f"{column.name}: " + "; ".join(parts))
+    return lines
 
 
 def _short(value: Any, width: int = 24) -> str:
@@ -113,6 +150,11 @@ def render_profile(profile: Any, console: Console) -> None:
             row.append("" if value is None else f"{value:.2f}")
         table.add_row(*row)
     console.print(table)
+    markers = _marker_summary(profile)
+    if markers:
+        console.print("Missing-value markers per column:", style="dim")
+        for line in markers:
+            console.print("  " + line, style="dim", markup=False)
     if profile.target and profile.associations:
         rows = (
             f"all {profile.n_rows:,} rows"
@@ -175,6 +217,7 @@ def profile(
         help="Folder for profile.json and profile.html [default: mlwright-output/<data name>].",
     ),
     query: str | None = typer.Option(None, "--query", "-q", help="SQL query for SQL sources."),
+    na_values: str | None = typer.Option(None, "--na-values", help=_NA_VALUES_HELP),
 ) -> None:
     """Profile DATA: per-column statistics, histograms and association with the target.
 
@@ -183,9 +226,10 @@ def profile(
     from mlwright.data._profile import profile_table
     from mlwright.report import save_profile_page
 
+    rule = na_values_option(na_values)
     console = _console()
     output = output or _default_output(data)
-    with _open(data, query) as table:
+    with _open(data, query, rule) as table:
         result = profile_table(table, target=target)
     render_profile(result, console)
     json_path = result.save_json(output / "profile.json")
@@ -202,6 +246,9 @@ def check(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     query: str | None = typer.Option(None, "--query", "-q", help="SQL query for SQL sources."),
+    na_values: str | None = typer.Option(
+        None, "--na-values", help=_NA_VALUES_HELP + " Applies to --test too."
+    ),
 ) -> None:
     """Check DATA for quality problems before training (leakage, duplicates, imbalance, ...).
 
@@ -211,11 +258,12 @@ def check(
     from mlwright.data._checks import check_table, sort_findings
     from mlwright.errors import EXIT_CHECK_FAILED
 
-    with _open(data, query) as table:
+    rule = na_values_option(na_values)
+    with _open(data, query, rule) as table:
         if test is None:
             findings = check_table(table, target=target)
         else:
-            with _open(test, None) as test_table:
+            with _open(test, None, rule) as test_table:
                 findings = check_table(table, target=target, test=test_table)
         source = str(table.source)
     findings = sort_findings(findings)
@@ -262,10 +310,12 @@ class RunState:
     time_limit: float | None = None
     max_trials: int | None = None
     models: list[str] | None = None
+    # --na-values (None: the automatic rule), for reading and for training.
+    na_values: Any = None
 
 
 def _stage_read(state: RunState) -> None:
-    state.table = _open(state.data, state.query)
+    state.table = _open(state.data, state.query, state.na_values)
     state.console.print(
         f"Read {state.table.source}: {state.table.n_rows:,} rows x "
         f"{len(state.table.columns)} columns."
@@ -354,6 +404,7 @@ def run(
     models: str | None = typer.Option(
         None, "--models", help="Comma-separated model families, e.g. lightgbm,catboost."
     ),
+    na_values: str | None = typer.Option(None, "--na-values", help=_NA_VALUES_HELP),
 ) -> None:
     """Run the main job on DATA: profile, check, train, register and document a model.
 
@@ -368,6 +419,7 @@ def run(
             f"--time-limit must be a positive number of seconds, got {time_limit:g}. "
             "Try --time-limit 60."
         )
+    rule = na_values_option(na_values)
     console = _console()
     state = RunState(
         data=data,
@@ -378,6 +430,7 @@ def run(
         time_limit=time_limit,
         max_trials=max_trials,
         models=[name.strip() for name in models.split(",") if name.strip()] if models else None,
+        na_values=rule,
     )
     try:
         for index, (name, stage) in enumerate(RUN_STAGES, start=1):

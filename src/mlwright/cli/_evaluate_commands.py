@@ -411,7 +411,7 @@ def explain_command(
     from mlwright.evaluate._evaluation import read_frame
 
     loaded = _load(model)
-    frame = read_frame(data)
+    frame = read_frame(data, loaded)
     if not 0 <= row < len(frame):
         raise DataError(
             f"--row {row} is outside '{data}', which has {len(frame):,} rows: use a number "

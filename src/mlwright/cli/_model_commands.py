@@ -98,6 +98,16 @@ def train_command(
         show_default=False,
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    na_values: str | None = typer.Option(
+        None,
+        "--na-values",
+        help="Cells read as missing, in every column: a comma-separated list such as '?,-' "
+        "('' for only empty cells), or a JSON object per column such as "
+        '\'{"income": ["-999"]}\'. Default: empty cells, and a marker (NA, ?, -, ...) only '
+        "among a column's numbers or in a column of nothing but markers. Recorded in the "
+        "model: predict and evaluate read new files the same way.",
+        show_default=False,
+    ),
     # Registry options (owner: registry stage, see cli/_registry_commands.py).
     register: str | None = typer.Option(
         None,
@@ -120,9 +130,11 @@ def train_command(
     start = process_start_monotonic()
     from rich.console import Console
 
+    from mlwright.cli._data_commands import na_values_option
     from mlwright.model._train_api import check_settings, train
 
     # Option mistakes fail in a second, before the MLflow run is opened.
+    rule = na_values_option(na_values)
     check_settings(
         target=target,
         time_limit=time_limit,
@@ -130,6 +142,7 @@ def train_command(
         seed=seed,
         max_trials=max_trials,
         models=models,
+        na_values=rule,
     )
     console = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
@@ -140,6 +153,8 @@ def train_command(
 
     requested = {"target": target, "time_limit": time_limit, "metric": metric, "seed": seed}
     requested.update({"max_trials": max_trials, "models": models, "output": str(destination)})
+    if rule is not None:
+        requested["na_values"] = rule
     if display is not None:
         # Shown from the start: opening a new MLflow store can take seconds.
         display.phase = "opening the MLflow run" if track else "reading data"
@@ -161,6 +176,7 @@ def train_command(
                 seed=seed,
                 max_trials=max_trials,
                 models=models,
+                na_values=rule,
                 output=destination,
                 progress=None if display is None else display.update,
                 start_time=start,
@@ -184,6 +200,9 @@ def train_command(
     metrics = model.metrics
     if not quiet:
         console.print(leaderboard_table(metrics.get("leaderboard", []), metrics))
+    dropped = dropped_rows_line(model.lineage)
+    if dropped:
+        out.print(dropped)
     out.print(summary_line(metrics))
     out.print(f"Model saved to {model.path}")
     if report is not None:
@@ -254,6 +273,24 @@ def default_output(data: str) -> Path:
         candidate = Path("models") / f"{safe}-{stamp}-{counter}"
         counter += 1
     return candidate
+
+
+def dropped_rows_line(lineage: dict[str, Any]) -> str | None:
+    """``3 rows without a value of 'price' were left out (read as missing: 2 '?', 1 empty).``"""
+    data = (lineage or {}).get("data") or {}
+    dropped = data.get("dropped_rows") or {}
+    count = int(dropped.get("missing_target") or 0)
+    if not count:
+        return None
+    markers = dropped.get("missing_target_markers") or {}
+    shown = ", ".join(
+        f"{number:,} empty" if marker == "" else f"{number:,} {marker!r}"
+        for marker, number in markers.items()
+    )
+    return (
+        f"{count:,} row{'s' if count != 1 else ''} without a value of {data.get('target')!r} "
+        "were left out of training" + (f" (read as missing: {shown})" if shown else "") + "."
+    )
 
 
 def summary_line(metrics: dict[str, Any]) -> str:

@@ -399,6 +399,8 @@ def run_stage_train_and_register(state: Any) -> None:
 
     name = registered_name(state.data)
     settings = {"target": state.target, "output": str(state.output / "model")}
+    if getattr(state, "na_values", None) is not None:
+        settings["na_values"] = state.na_values
     tracking = TrainingTracking(
         state.data, settings=settings, tracking_uri=None, register=name, track=True
     )
@@ -411,6 +413,7 @@ def run_stage_train_and_register(state: Any) -> None:
             time_limit=getattr(state, "time_limit", None),
             max_trials=getattr(state, "max_trials", None),
             models=getattr(state, "models", None),
+            na_values=getattr(state, "na_values", None),
         )
         from mlwright.report import attach_model_report
 

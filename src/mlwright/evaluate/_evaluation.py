@@ -130,20 +130,24 @@ class Evaluation:
         return flat
 
 
-def read_frame(data: Any):
-    """A DataFrame from a frame or any source :func:`mlwright.data.read` accepts."""
+def read_frame(data: Any, model: Any = None):
+    """A DataFrame from a frame or any source :func:`mlwright.data.read` accepts.
+
+    With ``model``, files are read the way its training data was (``model.reading_rule``).
+    """
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
         return data
     from mlwright.data import read
 
-    return read(data)
+    rule = getattr(model, "reading_rule", None) if model is not None else None
+    return read(data, na_values=rule)
 
 
 def model_rows(model: Any, data: Any) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """The rows of ``data`` that have a target value, the target values, and what was dropped."""
-    frame = read_frame(data)
+    frame = read_frame(data, model)
     target = model.target
     if target not in frame.columns:
         raise DataError(

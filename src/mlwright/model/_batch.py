@@ -44,15 +44,17 @@ def prediction_frame(model: Model, frame: Any, *, where: str) -> Any:
     return pd.DataFrame(columns)
 
 
-def iter_chunks(source: str | os.PathLike[str], chunk_rows: int) -> Iterator[tuple[int, Any]]:
+def iter_chunks(
+    source: str | os.PathLike[str], chunk_rows: int, *, na_values: Any = None
+) -> Iterator[tuple[int, Any]]:
     """Yield ``(first row number, DataFrame)`` chunks of a data source, in order.
 
-    The data is scanned by DuckDB (:func:`mlwright.data.open_table`) and fetched as Arrow
-    record batches, so only one chunk is ever a pandas DataFrame.
+    The data is scanned by DuckDB (:func:`mlwright.data.open_table`, with ``na_values``) and
+    fetched as Arrow record batches, so only one chunk is ever a pandas DataFrame.
     """
     from mlwright.data import open_table
 
-    with open_table(source) as table, table.connection.cursor() as cursor:
+    with open_table(source, na_values=na_values) as table, table.connection.cursor() as cursor:
         # A cursor of its own: the table's connection may hold an open result, and DuckDB
         # allows one streaming result per connection.
         reader = cursor.sql(f"SELECT * FROM {table.ref}").to_arrow_reader(chunk_rows)
@@ -157,7 +159,10 @@ def predict_file(
     n_rows = 0
     try:
         with temporary.open("w", encoding="utf-8", newline="") as handle:
-            for offset, chunk in iter_chunks(source, chunk_rows):
+            # Read as the training data was read: a marker that was a category at training
+            # stays that category, even in a file too small to show it is not a number.
+            chunks = iter_chunks(source, chunk_rows, na_values=model.reading_rule)
+            for offset, chunk in chunks:
                 where = (
                     f"{source}"
                     if offset == 0 and len(chunk) < chunk_rows

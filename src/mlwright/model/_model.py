@@ -104,6 +104,18 @@ class Model:
     def feature_names(self) -> list[str]:
         return list(self._feature_names)
 
+    @property
+    def reading_rule(self) -> Any:
+        """The ``na_values`` rule that reads new files the way the training data was read.
+
+        Pass it to :func:`mlwright.data.read` (``read(path, na_values=model.reading_rule)``):
+        the rule given at training applies again, and markers that were values of a text
+        column at training (``?`` as a category) stay values even in a one-row file.
+        """
+        from mlwright.data._markers import schema_rule
+
+        return schema_rule(self.schema)
+
     def __repr__(self) -> str:
         score = self.metrics.get("validation_score")
         metric = self.metrics.get("metric")

@@ -69,6 +69,7 @@ def train(
     feature_types: dict[str, str] | None = None,
     start_time: float | None = None,
     reserve_seconds: float = 0.0,
+    na_values: Any = None,
 ) -> Model:
     """Train the most accurate model a time budget allows.
 
@@ -115,6 +116,11 @@ def train(
     reserve_seconds
         Seconds of the budget kept for what the caller does after training returns (the
         command line logs the run to MLflow), on top of the time kept for saving.
+    na_values
+        Which cells of the data are missing values (see :func:`mlwright.data.read`): None for
+        the automatic rule, a list of markers such as ``["?"]`` for every column, or a dict
+        per column. The rule is recorded in the model's schema, and ``mlwright predict``,
+        ``evaluate`` and the other commands read new files with it.
 
     Returns
     -------
@@ -132,6 +138,7 @@ def train(
         models=models,
         task=task,
         n_jobs=n_jobs,
+        na_values=na_values,
     )
     settings["drop_flagged_columns"] = bool(drop_flagged_columns)
     settings["feature_types"] = dict(feature_types or {})
@@ -157,7 +164,10 @@ def train(
     timings["imports"] = time.monotonic() - mark
 
     mark = time.monotonic()
-    frame = read(data)
+    frame = read(data, na_values=na_values)
+    # The rule the data was read with (a frame from mlwright.data.read knows its own).
+    reading_rule = settings["na_values"] if na_values is not None else frame.attrs.get("na_values")
+    target_markers = dict((frame.attrs.get("missing_markers") or {}).get(target) or {})
     timings["read"] = time.monotonic() - mark
     mark = time.monotonic()
     # The fingerprint is of the data as given (before rows without a target are dropped), so
@@ -165,11 +175,16 @@ def train(
     data_fingerprint = fingerprint(frame)
     timings["fingerprint"] = time.monotonic() - mark
     frame, dropped_rows = _prepare_frame(frame, target, data)
+    if dropped_rows["missing_target"] and target_markers:
+        # Which cells were read as missing: empty ones, or markers among a numeric target's
+        # numbers (a categorical target keeps its markers as labels).
+        dropped_rows["missing_target_markers"] = target_markers
 
     mark = time.monotonic()
     schema = Schema.infer(frame, target=target, task=task)
     if feature_types:
         schema = _override_types(schema, feature_types, Schema)
+    schema.na_values = reading_rule
     timings["schema"] = time.monotonic() - mark
     _check_task(schema, target)
     _check_metric(settings["metric"], str(schema.task))
@@ -294,6 +309,7 @@ def check_settings(
     models: Sequence[str] | str | None,
     task: str | None = None,
     n_jobs: int = 2,
+    na_values: Any = None,
 ) -> dict[str, Any]:
     """Validate the training options before any work, so a typo fails in a second.
 
@@ -328,6 +344,9 @@ def check_settings(
     families = _parse_models(models)
     if metric is not None:
         _check_metric_name(metric)
+    from mlwright.data._markers import normalise_na_values
+
+    rule = normalise_na_values(na_values)
     return {
         "target": target,
         "time_limit": time_limit,
@@ -337,6 +356,7 @@ def check_settings(
         "models": families,
         "task": task,
         "n_jobs": n_jobs,
+        "na_values": rule.to_json(),
     }
 
 

@@ -229,7 +229,12 @@ def retrain(
     else:
         from mlwright.data import read
 
-        frame = read(data)
+        # Read as the champion's training data was read (its markers rule).
+        frame = (
+            read(data)
+            if isinstance(data, pd.DataFrame)
+            else read(data, na_values=model.reading_rule)
+        )
         source = str(data) if not isinstance(data, pd.DataFrame) else "DataFrame"
         if target not in frame.columns:
             raise DataError(
@@ -252,8 +257,11 @@ def retrain(
                 "combined data with --data."
             )
         from mlwright.data import read
+        from mlwright.data._markers import LEGACY_MARKERS
 
-        old = read(original)
+        # The original data is read with the rule recorded at its training (runs recorded
+        # before the rule existed read every marker as missing).
+        old = read(original, na_values=recorded.get("na_values", list(LEGACY_MARKERS)))
         columns = [c for c in train_part.columns if c in old.columns]
         train_part = pd.concat([old[columns], train_part[columns]], ignore_index=True)
     destination = Path(output) if output else Path(tempfile.mkdtemp(prefix="mlwright-challenger-"))

@@ -142,9 +142,19 @@ def reproduce(
                 f"Run {run_id} does not record its training settings and data fingerprint "
                 "(its model/lineage.json lacks them), so it cannot be reproduced."
             )
+        from mlwright.data._markers import LEGACY_MARKERS
+
+        # Runs recorded before the missing-value rule was read every marker as missing.
+        settings.setdefault("na_values", list(LEGACY_MARKERS))
         candidates = _data_candidates(data, run.data.tags.get(TAG_SOURCE), lineage)
         chosen, origin = _find_data(
-            store, run, candidates, settings["target"], recorded, Path(scratch)
+            store,
+            run,
+            candidates,
+            settings["target"],
+            recorded,
+            Path(scratch),
+            na_values=settings["na_values"],
         )
         request = {key: settings.get(key) for key in _TRAIN_SETTINGS if key in settings}
         destination = Path(output) if output else _default_output(run_id)
@@ -221,6 +231,7 @@ _TRAIN_SETTINGS = (
     "n_jobs",
     "drop_flagged_columns",
     "feature_types",
+    "na_values",
 )
 
 
@@ -286,6 +297,8 @@ def _find_data(
     target: str,
     recorded: str,
     scratch: Path,
+    *,
+    na_values: Any = None,
 ) -> tuple[str, str]:
     from mlwright.registry._tracking import TAG_DATA_COPY
 
@@ -299,7 +312,7 @@ def _find_data(
                     "trained on, or leave --data out to use the recorded path or stored copy."
                 )
             continue
-        actual = _fingerprint(source, target)
+        actual = _fingerprint(source, target, na_values)
         if actual == recorded:
             return source, origin
         tried.append(f"{source} ({origin}: fingerprint {actual[:19]}...)")
@@ -317,7 +330,7 @@ def _find_data(
                 tracking_uri=store.uri,
             )
         stored = _keep(Path(local))
-        actual = _fingerprint(str(stored), target)
+        actual = _fingerprint(str(stored), target, na_values)
         if actual == recorded:
             return str(stored), "stored copy"
         tried.append(f"stored copy {copy} (fingerprint {actual[:19]}...)")
@@ -340,11 +353,11 @@ def _keep(path: Path) -> Path:
     return destination
 
 
-def _fingerprint(source: str, target: str) -> str:
+def _fingerprint(source: str, target: str, na_values: Any = None) -> str:
     from mlwright.data import fingerprint, read
     from mlwright.model._train_api import _prepare_frame
 
-    frame = read(source)
+    frame = read(source, na_values=na_values)
     # Training fingerprints the frame after dropping rows without a target; do the same.
     frame, _ = _prepare_frame(frame, target, source)
     return fingerprint(frame)
