@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "default_log_uri", "get_settings", "log_uri_in"]
 
 
 class Settings(BaseSettings):
@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         MLflow tracking URI; empty means the SQLite store inside ``home``.
     duckdb_memory_limit
         Memory DuckDB may use for scans of large files before it spills to disk.
+    log_uri
+        The prediction log ``mlwright serve`` writes (``MLWRIGHT_LOG_URI``); empty means
+        ``<home>/predictions.db``.
     """
 
     model_config = SettingsConfigDict(env_prefix="MLWRIGHT_", extra="ignore")
@@ -34,6 +37,19 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.cwd() / ".mlwright")
     tracking_uri: str = ""
     duckdb_memory_limit: str = "2GB"
+    log_uri: str = ""
+
+
+def log_uri_in(home: Path) -> str:
+    """The default prediction log of a project folder: SQLite in ``home/predictions.db``."""
+    return f"sqlite:///{(Path(home) / 'predictions.db').resolve()}"
+
+
+def default_log_uri() -> str:
+    """The prediction log ``mlwright serve`` writes by default, read afresh from the
+    environment (``MLWRIGHT_LOG_URI``, else ``<MLWRIGHT_HOME>/predictions.db``)."""
+    settings = Settings()
+    return settings.log_uri or log_uri_in(settings.home)
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ import pytest
 from mlwright.data import Profile, open_table, profile
 from mlwright.data import _stats as stats_module
 from mlwright.errors import DataError
+from mlwright.report import save_profile_page
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ def test_json_is_strict_and_complete(frame, tmp_path):
 
 def test_html_page_is_self_contained(frame, tmp_path):
     result = profile(frame, target="label")
-    path = result.save_html(tmp_path / "profile.html")
+    path = save_profile_page(result, tmp_path / "profile.html")
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert "Data profile" in page
@@ -144,7 +145,7 @@ def test_html_page_is_self_contained(frame, tmp_path):
 
 def test_html_escapes_values(tmp_path):
     data = pd.DataFrame({"x": ["<script>alert(1)</script>", "b"] * 10, "y": [0, 1] * 10})
-    page = profile(data, target="y").save_html(tmp_path / "p.html").read_text()
+    page = save_profile_page(profile(data, target="y"), tmp_path / "p.html").read_text()
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;" in page
 
@@ -181,7 +182,7 @@ def test_markers_per_column_in_the_profile_and_its_page(tmp_path):
     assert ward.missing == 0
     assert ward.kept_markers == {"?": 25}
     assert json.loads(json.dumps(result.to_dict()))["columns"][2]["kept_markers"] == {"?": 25}
-    page = result.save_html(tmp_path / "profile.html").read_text()
+    page = save_profile_page(result, tmp_path / "profile.html").read_text()
     assert "read as missing" in page
     assert "markers kept as values" in page
     explicit = profile(path, na_values=["?"]).column("ward")

@@ -117,17 +117,6 @@ class Profile:
         path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return path
 
-    def save_html(self, path: str | Path) -> Path:
-        """Write the self-contained HTML page of this profile (plots embedded) to ``path``.
-
-        The page itself is built by :func:`mlwright.report.save_profile_page`; importing it
-        here, lazily, keeps the report stage (and matplotlib) out of ``mlwright.data``'s
-        import graph.
-        """
-        from mlwright.report import save_profile_page
-
-        return save_profile_page(self, path)
-
 
 def _clean(value: Any) -> Any:
     """Replace NaN/inf by None and tuples by lists so the result is strict JSON."""

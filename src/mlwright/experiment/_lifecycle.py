@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mlwright.config import default_log_uri
 from mlwright.experiment._assignment import parse_arms, parse_ramp
 from mlwright.experiment._errors import ExperimentError
 from mlwright.experiment._store import Arm, Experiment, ExperimentStore
-
-
-def default_log_uri() -> str:
-    """The prediction log ``mlwright serve`` writes by default (``<home>/predictions.db``)."""
-    from mlwright.serve._settings import ServeSettings
-
-    return ServeSettings().resolved_log_uri()
 
 
 def _pin(reference: str, tracking_uri: str | None) -> str:

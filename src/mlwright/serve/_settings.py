@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlwright.config import log_uri_in
+
 __all__ = ["ServeSettings"]
 
 
@@ -66,4 +68,4 @@ class ServeSettings(BaseSettings):
         """The prediction log URI, defaulting to SQLite in the home folder."""
         if self.log_uri:
             return self.log_uri
-        return f"sqlite:///{(self.home / 'predictions.db').resolve()}"
+        return log_uri_in(self.home)
