@@ -254,7 +254,7 @@ def test_markers_in_a_numeric_target_are_dropped_rows_with_their_cause(tmp_path)
         "missing_target": 3,
         "missing_target_markers": {"": 1, "?": 2},
     }
-    from mlwright.cli._model_commands import dropped_rows_line
+    from mlwright.cli._shared import dropped_rows_line
 
     assert dropped_rows_line(model.lineage) == (
         "3 rows without a value of 'y' were left out of training (read as missing: 1 empty, 2 '?')."

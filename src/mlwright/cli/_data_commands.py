@@ -20,16 +20,11 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from mlwright.cli._app import app
+from mlwright.cli._shared import NA_VALUES_HELP, na_values_option
 
 _DATA_HELP = (
     "The data: a CSV/TSV, Parquet, JSON Lines, Excel or ARFF file, a DuckDB file, or an "
     "SQLAlchemy URL (sqlite:///x.db, postgresql://...) together with --query."
-)
-_NA_VALUES_HELP = (
-    "Cells read as missing, in every column: a comma-separated list such as '?,-' or "
-    "'-999' ('' for only empty cells), or a JSON object per column such as "
-    '\'{"income": ["-999"]}\'. Default: empty cells, and a marker (NA, ?, -, ...) only where '
-    "it is anomalous for its column (among numbers, or in a column of nothing but markers)."
 )
 _TYPE_SHORT = {
     "numeric": "num",
@@ -55,15 +50,6 @@ def _default_output(data: str) -> Path:
         path = Path(data)
         stem = path.parent.name + "-" + path.stem if path.stem in ("train", "data") else path.stem
     return Path("mlwright-output") / (re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "data")
-
-
-def na_values_option(text: str | None) -> object:
-    """The ``--na-values`` text as ``na_values`` (checked: a ConfigError names the fix)."""
-    from mlwright.data._markers import normalise_na_values, parse_cli_na_values
-
-    value = parse_cli_na_values(text)
-    normalise_na_values(value)
-    return value
 
 
 def _open(data: str, query: str | None, na_values: object = None):
@@ -217,7 +203,7 @@ def profile(
         help="Folder for profile.json and profile.html [default: mlwright-output/<data name>].",
     ),
     query: str | None = typer.Option(None, "--query", "-q", help="SQL query for SQL sources."),
-    na_values: str | None = typer.Option(None, "--na-values", help=_NA_VALUES_HELP),
+    na_values: str | None = typer.Option(None, "--na-values", help=NA_VALUES_HELP),
 ) -> None:
     """Profile DATA: per-column statistics, histograms and association with the target.
 
@@ -247,7 +233,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
     query: str | None = typer.Option(None, "--query", "-q", help="SQL query for SQL sources."),
     na_values: str | None = typer.Option(
-        None, "--na-values", help=_NA_VALUES_HELP + " Applies to --test too."
+        None, "--na-values", help=NA_VALUES_HELP + " Applies to --test too."
     ),
 ) -> None:
     """Check DATA for quality problems before training (leakage, duplicates, imbalance, ...).
@@ -404,7 +390,7 @@ def run(
     models: str | None = typer.Option(
         None, "--models", help="Comma-separated model families, e.g. lightgbm,catboost."
     ),
-    na_values: str | None = typer.Option(None, "--na-values", help=_NA_VALUES_HELP),
+    na_values: str | None = typer.Option(None, "--na-values", help=NA_VALUES_HELP),
 ) -> None:
     """Run the main job on DATA: profile, check, train, register and document a model.
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from mlwright.cli._app import app
+from mlwright.cli._shared import dropped_rows_line, na_values_option, number, summary_line
 
 # Seconds kept from the search at least for logging the saved model into the MLflow run
 # (measured at 1-3 s for a small artifact on a busy 2-core machine).
@@ -130,7 +131,6 @@ def train_command(
     start = process_start_monotonic()
     from rich.console import Console
 
-    from mlwright.cli._data_commands import na_values_option
     from mlwright.model._train_api import check_settings, train
 
     # Option mistakes fail in a second, before the MLflow run is opened.
@@ -275,41 +275,6 @@ def default_output(data: str) -> Path:
     return candidate
 
 
-def dropped_rows_line(lineage: dict[str, Any]) -> str | None:
-    """``3 rows without a value of 'price' were left out (read as missing: 2 '?', 1 empty).``"""
-    data = (lineage or {}).get("data") or {}
-    dropped = data.get("dropped_rows") or {}
-    count = int(dropped.get("missing_target") or 0)
-    if not count:
-        return None
-    markers = dropped.get("missing_target_markers") or {}
-    shown = ", ".join(
-        f"{number:,} empty" if marker == "" else f"{number:,} {marker!r}"
-        for marker, number in markers.items()
-    )
-    return (
-        f"{count:,} row{'s' if count != 1 else ''} without a value of {data.get('target')!r} "
-        "were left out of training" + (f" (read as missing: {shown})" if shown else "") + "."
-    )
-
-
-def summary_line(metrics: dict[str, Any]) -> str:
-    """``Validation roc_auc: 0.7812 ± 0.0213 (5 folds)``."""
-    score = metrics.get("validation_score")
-    spread = metrics.get("validation_std")
-    folds = metrics.get("n_folds")
-    text = f"Validation {metrics.get('metric')}: {_number(score)}"
-    if spread is not None:
-        text += f" ± {_number(spread)}"
-    if folds:
-        text += f" ({folds} folds)"
-    return text
-
-
-def _number(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
-
-
 def leaderboard_table(rows: list[dict[str, Any]], metrics: dict[str, Any], limit: int = 10) -> Any:
     """The best candidates as a Rich table (best first)."""
     from rich.table import Table
@@ -329,8 +294,8 @@ def leaderboard_table(rows: list[dict[str, Any]], metrics: dict[str, Any], limit
         table.add_row(
             str(rank),
             str(row.get("model", row.get("family", "?"))),
-            _number(row.get("score")),
-            _number(row.get("std")) if row.get("std") is not None else "",
+            number(row.get("score")),
+            number(row.get("std")) if row.get("std") is not None else "",
             f"{row['fit_seconds']:.1f}" if isinstance(row.get("fit_seconds"), (int, float)) else "",
             f"{weight:.2f}" if isinstance(weight, (int, float)) and weight else "",
         )
@@ -425,7 +390,7 @@ class TrainingDisplay:
         else:
             completed = min(len(self.rows), self.max_trials or 1)
         best = self._best()
-        status = f"{len(self.rows)} fits" + (f", best {_number(best)}" if best is not None else "")
+        status = f"{len(self.rows)} fits" + (f", best {number(best)}" if best is not None else "")
         self.progress.update(
             self.task_id, completed=completed, status=f"{status} · {self.phase}"[:80]
         )

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from mlwright.cli._app import app
+from mlwright.cli._shared import summary_line
 
 models_app = typer.Typer(
     name="models",
@@ -394,7 +395,6 @@ def run_stage_train_and_register(state: Any) -> None:
     training (default: train's 60 s budget). The first version of a name becomes its champion;
     later ones are left for `mlwright models promote` (after evaluating them).
     """
-    from mlwright.cli._model_commands import summary_line
     from mlwright.model._train_api import train
 
     name = registered_name(state.data)

@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlwright.data._profile import SAMPLE_ROWS, opened, require_rows
+from mlwright.data._schema import Schema
 from mlwright.data._stats import TableStats, compute_stats, duplicate_counts, plain, quote
+from mlwright.data._table import Table
 
 __all__ = ["Finding", "check"]
 
@@ -133,8 +135,6 @@ def check(data: Any, *, target: str, test: Any = None, na_values: Any = None) ->
     >>> [f.kind for f in findings if f.severity == "error"]
     []
     """
-    from mlwright.data import Table
-
     findings: list[Finding] = []
     if not isinstance(data, Table) and _is_frame(data):
         data, renamed = _deduplicate_frame_columns(data)
@@ -199,8 +199,6 @@ def check_table(
     schema: Any = None,
 ) -> list[Finding]:
     """:func:`check` on an open table (``stats`` and ``schema`` reused when given)."""
-    from mlwright.data import Schema
-
     # Schema inference validates the target (present, not empty, not constant).
     if schema is None:
         schema = Schema.infer(table, target=target)

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlwright.data._names import suggest_names
+from mlwright.data._table import fetch_one, quote_identifier
 from mlwright.errors import ConfigError
 
 __all__ = [
@@ -130,8 +132,6 @@ class MarkerRule:
         present = set(available)
         unknown = [name for name in self.columns if name not in present]
         if unknown:
-            from mlwright.data._read import suggest_names
-
             close = suggest_names(unknown[0], available)
             hint = (
                 f"Did you mean {', '.join(repr(name) for name in close)}?"
@@ -330,7 +330,6 @@ def apply_to_table(
         Count missing cells under ``""`` in every column (text files, where missing is an
         empty cell); otherwise only cells this pass turns into missing are counted.
     """
-    from mlwright.data._table import fetch_one, quote_identifier
 
     ref = quote_identifier(table_name)
     types = {

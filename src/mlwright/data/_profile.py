@@ -22,7 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlwright.data._read import open_table
+from mlwright.data._schema import Schema
 from mlwright.data._stats import TableStats, compute_stats
+from mlwright.data._table import Table
 from mlwright.errors import DataError
 
 __all__ = ["ColumnProfile", "Profile", "profile"]
@@ -132,8 +135,6 @@ def _clean(value: Any) -> Any:
 @contextmanager
 def opened(data: Any, na_values: Any = None) -> Iterator[Any]:
     """Yield a :class:`~mlwright.data.Table` for ``data``; close it afterwards if we opened it."""
-    from mlwright.data import Table, open_table
-
     if isinstance(data, Table):
         open_table(data, na_values=na_values)  # refuses na_values for an open table
         yield data
@@ -203,8 +204,6 @@ def profile_table(
     schema: Any = None,
 ) -> Profile:
     """:func:`profile` on an open table (``stats`` and ``schema`` reused when given)."""
-    from mlwright.data import Schema
-
     # Schema inference validates the target (present, not empty, not constant) and names
     # the closest columns when it is misspelled, so it runs before any statistics.
     if schema is None:

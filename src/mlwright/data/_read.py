@@ -13,7 +13,7 @@ import csv
 import difflib
 import gzip
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from mlwright.data._markers import (
 )
 from mlwright.data._markers import apply_to_frame as apply_markers_to_frame
 from mlwright.data._markers import apply_to_table as apply_markers_to_table
+from mlwright.data._names import check_columns_exist, preview_names
 from mlwright.data._table import (
     TABLE_NAME,
     Table,
@@ -41,10 +42,8 @@ __all__ = [
     "MISSING_MARKERS",
     "MarkerRule",
     "SUPPORTED_FORMATS",
-    "check_columns_exist",
     "open_table",
     "read",
-    "suggest_names",
 ]
 
 
@@ -253,44 +252,6 @@ def _apply_explicit(table: Table, rule: MarkerRule, available: Sequence[str]) ->
             merged[marker] = merged.get(marker, 0) + count
     table.refresh()
     return table
-
-
-# --------------------------------------------------------------------------------------------
-# helpers shared with other modules
-
-
-def suggest_names(name: str, names: Iterable[str], n: int = 3) -> list[str]:
-    """The closest names to ``name`` (case-insensitive), best first."""
-    names = [str(candidate) for candidate in names]
-    lowered = {candidate.lower(): candidate for candidate in names}
-    matches = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.5)
-    return [lowered[match] for match in matches]
-
-
-def check_columns_exist(wanted: Iterable[str], available: Sequence[str], source: str) -> None:
-    """Raise DataError naming the first wanted column that is not available, with suggestions."""
-    present = set(available)
-    for column in wanted:
-        if column not in present:
-            raise DataError(_unknown_column_message(column, available, source))
-
-
-def _unknown_column_message(column: str, available: Sequence[str], source: str) -> str:
-    close = suggest_names(column, available)
-    hint = (
-        f"Did you mean {', '.join(repr(name) for name in close)}?"
-        if close
-        else f"The columns are: {_preview_names(available)}."
-    )
-    return (
-        f"Column {column!r} is not in {source}. {hint} Column names are case-sensitive; pass "
-        "one of the file's column names."
-    )
-
-
-def _preview_names(names: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(repr(name) for name in list(names)[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -729,7 +690,7 @@ def _require_rows(table: Table, path: Path | str) -> None:
     if table.n_rows == 0:
         table.close()
         raise DataError(
-            f"{path} has a header ({_preview_names(table.columns)}) but no data rows. Pass a "
+            f"{path} has a header ({preview_names(table.columns)}) but no data rows. Pass a "
             "file with at least one row of data."
         )
 

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from mlwright.data._markers import LEGACY_MARKERS, MISSING_MARKERS, normalise_na_values
-from mlwright.data._read import open_table, suggest_names
+from mlwright.data._names import suggest_names
+from mlwright.data._read import open_table
 from mlwright.data._table import Table, fetch_one, quote_identifier
 from mlwright.errors import ConfigError, DataError, SchemaValidationError
 

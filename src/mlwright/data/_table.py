@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.config import get_settings
+from mlwright.data._names import check_columns_exist
 
 __all__ = [
     "TABLE_NAME",
@@ -206,8 +207,6 @@ class Table:
     def _select_list(self, columns: list[str] | None) -> str:
         if columns is None:
             return "*"
-        from mlwright.data._read import check_columns_exist
-
         check_columns_exist(columns, self.columns, self.source)
         return ", ".join(quote_identifier(column) for column in columns)
 

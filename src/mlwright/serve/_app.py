@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import itertools
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,18 +28,19 @@ from mlwright import __version__
 from mlwright.serve import _json as fast_json
 from mlwright.serve._auth import PUBLIC_PATHS, token_matches
 from mlwright.serve._batching import Batcher
+from mlwright.serve._grpc import start_grpc_server
 from mlwright.serve._log import PredictionLog, open_log_store
 from mlwright.serve._metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from mlwright.serve._oip import (
-    RAW_DTYPES,
     InferenceRequest,
     InferenceResponse,
     MetadataModelResponse,
     MetadataServerResponse,
     decode_inputs,
-    deserialize_bytes,
     encode_outputs,
     model_metadata,
+    new_request_id,
+    raw_to_list,
 )
 from mlwright.serve._openapi import component_prefix, model_components
 from mlwright.serve._registry import ModelRegistry, ServedModel, Watcher
@@ -441,8 +440,6 @@ def create_app(
             ).start()
         grpc_server = None
         if grpc and settings.grpc_port:
-            from mlwright.serve._grpc import start_grpc_server
-
             grpc_server, state.grpc_port = start_grpc_server(
                 state, settings.host, settings.grpc_port
             )
@@ -945,15 +942,6 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-_ID_PREFIX = uuid.uuid4().hex[:16]
-_ID_COUNTER = itertools.count(1)
-
-
-def new_request_id() -> str:
-    """A unique request id: a random per-process prefix and a counter (no syscall per call)."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
-
-
 def _plain_labels(labels: list[Any]) -> list[Any]:
     if labels and isinstance(labels[0], np.generic):
         return [label.item() for label in labels]
@@ -1000,30 +988,8 @@ def _tensor_inputs(
                 )
             chunk = binary[offset : offset + size]
             offset += size
-            data = _raw_to_list(tensor.name, tensor.datatype, chunk)
+            data = raw_to_list(tensor.name, tensor.datatype, chunk)
         else:
             data = tensor.data if tensor.data is not None else []
         inputs.append((tensor.name, tensor.datatype, list(tensor.shape), data))
     return inputs
-
-
-def _raw_to_list(name: str, datatype: str, raw: bytes) -> list[Any]:
-    """Raw tensor bytes (binary extension or gRPC raw contents) to a flat list."""
-    try:
-        if datatype == "BYTES":
-            return list(deserialize_bytes(raw))
-        dtype = RAW_DTYPES[datatype]
-        if len(raw) % np.dtype(dtype).itemsize:
-            raise ValueError("size is not a multiple of the element size")
-        return np.frombuffer(raw, dtype=dtype).tolist()
-    except (ValueError, KeyError) as err:
-        raise RequestValidationError(
-            [
-                problem(
-                    name,
-                    "bad_binary_data",
-                    f"input '{name}' ({datatype}) has raw contents that cannot be read ({err})",
-                )
-            ],
-            status=400,
-        ) from err

@@ -19,13 +19,14 @@ import grpc
 import numpy as np
 
 from mlwright import __version__
-from mlwright.serve._app import new_request_id
 from mlwright.serve._experiment_routes import UNIT_HEADER
 from mlwright.serve._oip import (
     RAW_DTYPES,
     decode_inputs,
     encode_outputs,
     model_metadata,
+    new_request_id,
+    raw_to_list,
     serialize_bytes,
 )
 from mlwright.serve._proto import grpc_predict_v2_pb2 as pb
@@ -289,7 +290,6 @@ def _fast_decode(model: Any, request: Any) -> tuple[dict[str, list[Any]], int] |
 
 
 def _inputs(request: Any) -> list[tuple[str, str, list[int], list[Any]]]:
-    from mlwright.serve._app import _raw_to_list
 
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):
@@ -320,7 +320,7 @@ def _inputs(request: Any) -> list[tuple[str, str, list[int], list[Any]]]:
                 status=400,
             )
         if raw:
-            data = _raw_to_list(tensor.name, datatype, raw[index])
+            data = raw_to_list(tensor.name, datatype, raw[index])
         else:
             data = list(getattr(tensor.contents, _CONTENTS_FIELD[datatype]))
         inputs.append((tensor.name, datatype, list(tensor.shape), data))

@@ -12,11 +12,14 @@ classes, also given in the metadata's ``parameters.classes``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
+import uuid
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlwright.serve._registry import ServedModel
@@ -512,3 +515,34 @@ def serialize_bytes(values: list[Any]) -> bytes:
         parts.append(struct.pack("<I", len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def raw_to_list(name: str, datatype: str, raw: bytes) -> list[Any]:
+    """Raw tensor bytes (binary extension or gRPC raw contents) to a flat list."""
+    try:
+        if datatype == "BYTES":
+            return list(deserialize_bytes(raw))
+        dtype = RAW_DTYPES[datatype]
+        if len(raw) % np.dtype(dtype).itemsize:
+            raise ValueError("size is not a multiple of the element size")
+        return np.frombuffer(raw, dtype=dtype).tolist()
+    except (ValueError, KeyError) as err:
+        raise RequestValidationError(
+            [
+                problem(
+                    name,
+                    "bad_binary_data",
+                    f"input '{name}' ({datatype}) has raw contents that cannot be read ({err})",
+                )
+            ],
+            status=400,
+        ) from err
+
+
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A unique request id: a random per-process prefix and a counter (no syscall per call)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
