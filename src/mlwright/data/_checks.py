@@ -18,87 +18,25 @@ leakage, distribution shift) use a uniform random sample of at most 100,000 rows
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
 
+from mlwright.data._finding import Finding, pct, sort_findings
+from mlwright.data._leakage import leakage_findings
 from mlwright.data._profile import SAMPLE_ROWS, opened, require_rows
 from mlwright.data._schema import Schema
+from mlwright.data._shift import shift_findings
 from mlwright.data._stats import TableStats, compute_stats, duplicate_counts, plain, quote
 from mlwright.data._table import Table
 
-__all__ = ["Finding", "check"]
+__all__ = ["Finding", "check", "check_table", "sort_findings"]
 
-SEVERITIES = ("error", "warning", "info")
-_ORDER = {severity: index for index, severity in enumerate(SEVERITIES)}
-
-#: A single feature whose out-of-fold score reaches this predicts the target "almost perfectly".
-LEAKAGE_ERROR = 0.99
-LEAKAGE_WARNING = 0.95
 NEAR_CONSTANT_SHARE = 0.99
 HIGH_CARDINALITY = 100
 CV_FOLDS = 5
-#: Distribution shift needs both a significant test and at least this effect size.
-SHIFT_EFFECT = 0.1
-SHIFT_ALPHA = 0.001
 #: Characters that break model libraries' feature names (LightGBM rejects JSON specials).
 _BREAKING_NAME_CHARACTERS = re.compile(r'[\[\]{}",:<>\x00-\x1f]')
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass
-class Finding:
-    """One data-quality finding.
-
-    Attributes
-    ----------
-    kind
-        What was found (``missing_values``, ``target_leakage``, ...).
-    severity
-        ``"error"``, ``"warning"`` or ``"info"``.
-    columns
-        The columns involved (empty for whole-table findings such as duplicate rows).
-    evidence
-        The numbers behind the finding (counts, shares, test statistics).
-    fix
-        What to do about it.
-    message
-        One sentence stating the finding.
-    """
-
-    kind: str
-    severity: str
-    columns: list[str]
-    evidence: dict[str, Any]
-    fix: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dictionary."""
-        return _json_safe(asdict(self))
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    return value
-
-
-def _pct(share: float) -> str:
-    if share == 0:
-        return "0%"
-    if share < 0.001:
-        return "<0.1%"
-    if 0.99 < share < 1:  # "100.0%" would hide the few rows that differ
-        return f"{share:.2%}"
-    return f"{share:.1%}"
 
 
 def check(data: Any, *, target: str, test: Any = None, na_values: Any = None) -> list[Finding]:
@@ -146,13 +84,6 @@ def check(data: Any, *, target: str, test: Any = None, na_values: Any = None) ->
             with opened(test, na_values) as test_table:
                 findings.extend(check_table(table, target=target, test=test_table))
     return sort_findings(findings)
-
-
-def sort_findings(findings: list[Finding]) -> list[Finding]:
-    return sorted(
-        findings,
-        key=lambda f: (_ORDER.get(f.severity, 9), f.kind, ",".join(f.columns)),
-    )
 
 
 def _is_frame(data: Any) -> bool:
@@ -330,7 +261,7 @@ def _missing_findings(table: Any, stats: TableStats, target: str) -> list[Findin
                     "target, list only the true missing markers with --na-values (na_values= "
                     "in Python).",
                     message=f"The target {name!r} is missing in {column.missing} rows "
-                    f"({_pct(share)}){cause or marker_note}; these rows have no label, so "
+                    f"({pct(share)}){cause or marker_note}; these rows have no label, so "
                     "training leaves them out.",
                 )
             )
@@ -352,7 +283,7 @@ def _missing_findings(table: Any, stats: TableStats, target: str) -> list[Findin
                 evidence=evidence,
                 fix=fix,
                 message=f"Column {name!r} is missing in {column.missing} of "
-                f"{stats.n_rows} rows ({_pct(share)}){marker_note}.",
+                f"{stats.n_rows} rows ({pct(share)}){marker_note}.",
             )
         )
     return findings
@@ -437,7 +368,7 @@ def _constant_findings(stats: TableStats, target: str, semantic: dict[str, str])
                     },
                     fix="Usually harmless for tree models; drop it if the rare values are "
                     "errors, or keep it if they are rare but meaningful events.",
-                    message=f"Column {name!r} is {value!r} in {_pct(share)} of rows; only "
+                    message=f"Column {name!r} is {value!r} in {pct(share)} of rows; only "
                     f"{others} rows differ.",
                 )
             )
@@ -523,7 +454,7 @@ def _mixed_type_findings(stats: TableStats) -> list[Finding]:
                 columns=[name],
                 evidence={"numeric_values": numbers, "other_values": words, "numeric_share": share},
                 fix=fix,
-                message=f"Column {name!r} mixes numbers ({_pct(share)}, e.g. {number_examples}) "
+                message=f"Column {name!r} mixes numbers ({pct(share)}, e.g. {number_examples}) "
                 f"with other text ({words} values, e.g. {examples}).",
             )
         )
@@ -578,7 +509,7 @@ def _outlier_findings(stats: TableStats, semantic: dict[str, str]) -> list[Findi
                     "they are real, not codes for 'unknown'."
                 ),
                 message=f"Column {name!r} has {low + high} extreme "
-                f"value{'s' if low + high != 1 else ''} ({_pct(share)}) "
+                f"value{'s' if low + high != 1 else ''} ({pct(share)}) "
                 f"beyond Q1-3*IQR={column.fence_low:.6g} / Q3+3*IQR={column.fence_high:.6g}"
                 f" (range {column.minimum:.6g} to {column.maximum:.6g})"
                 + ("; the distribution is heavy-tailed." if heavy_tail else "."),
@@ -601,7 +532,7 @@ def _duplicate_findings(counts: dict[str, int], n_rows: int, classification: boo
                 fix="Drop exact duplicates unless they are genuine repeated observations; "
                 "duplicates that fall in both a training and a validation fold inflate "
                 "cross-validation scores.",
-                message=f"{duplicates} rows ({_pct(share)}) are exact copies of an earlier row.",
+                message=f"{duplicates} rows ({pct(share)}) are exact copies of an earlier row.",
             )
         )
     if counts["conflicting_groups"]:
@@ -662,7 +593,7 @@ def _class_findings(table: Any, target: str) -> list[Finding]:
                 "cross-validation folds. Consider class weights or collecting more minority "
                 "examples.",
                 message=f"Class {major!r} has {n_major} rows and class {minor!r} only "
-                f"{n_minor} ({_pct(minority_share)}), a {ratio:.1f}:1 imbalance.",
+                f"{n_minor} ({pct(minority_share)}), a {ratio:.1f}:1 imbalance.",
             )
         )
     rare = [(value, count) for value, count in counts if count < CV_FOLDS]
@@ -684,351 +615,6 @@ def _class_findings(table: Any, target: str) -> list[Finding]:
                 message="Class(es) "
                 + ", ".join(f"{value!r} ({count} rows)" for value, count in rare[:5])
                 + f" have fewer than {CV_FOLDS} rows.",
-            )
-        )
-    return findings
-
-
-# --- target leakage ---------------------------------------------------------------------------
-
-
-def _discretise(values, numeric: bool, bins: int):
-    """Integer codes: quantile bins for many-valued numbers, levels otherwise; missing = own."""
-    import numpy as np
-    import pandas as pd
-
-    if numeric:
-        numbers = pd.to_numeric(values, errors="coerce")
-        present = numbers.notna().to_numpy()
-        if numbers.nunique() > bins:
-            ranks = np.nan_to_num(numbers.rank(method="average", pct=True).to_numpy())
-            codes = np.where(present, np.minimum((ranks * bins).astype(int), bins - 1), -1)
-        else:
-            codes = pd.factorize(numbers, use_na_sentinel=True)[0]
-    else:
-        codes = pd.factorize(values.astype("string"), use_na_sentinel=True)[0]
-    codes = np.asarray(codes, dtype=np.int64)
-    codes[codes < 0] = codes.max() + 1 if len(codes) else 0  # missing as its own level
-    return codes
-
-
-def _oof_accuracy(x, y, folds) -> float:
-    """Out-of-fold accuracy of the map 'value of x -> most frequent y' (2 folds)."""
-    import numpy as np
-
-    n_x, n_y = x.max() + 1, y.max() + 1
-    correct = 0
-    for fold in (0, 1):
-        train, hold = folds != fold, folds == fold
-        table = np.zeros((n_x, n_y), dtype=np.int64)
-        np.add.at(table, (x[train], y[train]), 1)
-        fallback = np.bincount(y[train], minlength=n_y).argmax()
-        prediction = np.where(table.sum(axis=1) > 0, table.argmax(axis=1), fallback)
-        correct += int((prediction[x[hold]] == y[hold]).sum())
-    return correct / len(x)
-
-
-def _oof_r2(x, y, folds) -> float:
-    """Out-of-fold R^2 of the map 'value of x -> mean y' (2 folds)."""
-    import numpy as np
-
-    n_x = x.max() + 1
-    predictions = np.empty(len(y))
-    for fold in (0, 1):
-        train, hold = folds != fold, folds == fold
-        sums = np.bincount(x[train], weights=y[train], minlength=n_x)
-        counts = np.bincount(x[train], minlength=n_x)
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), y[train].mean())
-        predictions[hold] = means[x[hold]]
-    total = ((y - y.mean()) ** 2).sum()
-    return 0.0 if total == 0 else float(1 - ((y - predictions) ** 2).sum() / total)
-
-
-def _step_function_score(target, codes) -> float:
-    """How close a categorical feature is to a step function of a numeric target.
-
-    Sorted by the target, a feature derived from it (price bands from the price) changes
-    value only at its k - 1 band edges; an unrelated feature changes about
-    (n - 1) * (1 - sum p_i^2) times. The score maps the observed number of changes onto
-    [0, 1] between these two: 1 means a perfect step function of the target.
-    """
-    import numpy as np
-
-    # Ties in the target are broken at random: a feature that is a function of the target
-    # is constant within ties anyway, while ordering ties by the feature would hide
-    # unrelated features behind a few-valued target (abalone's rings vs sex).
-    shuffle = np.random.default_rng(0).permutation(len(codes))
-    order = shuffle[np.argsort(target[shuffle], kind="stable")]
-    ordered = codes[order]
-    changes = int((ordered[1:] != ordered[:-1]).sum())
-    shares = np.bincount(codes) / len(codes)
-    levels = int((shares > 0).sum())
-    expected = (len(codes) - 1) * (1 - float((shares**2).sum()))
-    minimum = levels - 1
-    if expected <= minimum:
-        return 0.0
-    return float(min(1.0, max(0.0, 1 - (changes - minimum) / (expected - minimum))))
-
-
-#: Least share of the target's entropy a feature must carry for the reverse test to count.
-_REVERSE_INFORMATION = 1 / 3
-
-
-def _entropy(codes) -> float:
-    import numpy as np
-
-    shares = np.bincount(codes) / len(codes)
-    shares = shares[shares > 0]
-    return float(-(shares * np.log(shares)).sum())
-
-
-def _normalised(accuracy: float, base: float) -> float:
-    return 0.0 if base >= 1 else max(0.0, (accuracy - base) / (1 - base))
-
-
-def _gini(values, labels) -> tuple[float | None, float]:
-    """|2*AUC-1| of a numeric feature for a binary label, on rows where it is present."""
-    import numpy as np
-    from scipy.stats import rankdata
-
-    present = ~np.isnan(values)
-    coverage = float(present.mean()) if len(values) else 0.0
-    x, y = values[present], labels[present]
-    positives = int(y.sum())
-    negatives = len(y) - positives
-    if positives == 0 or negatives == 0:
-        return None, coverage
-    ranks = rankdata(x)
-    auc = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
-    return float(abs(2 * auc - 1)), coverage
-
-
-def leakage_scores(sample, schema: Any, target: str, semantic: dict[str, str]) -> dict:
-    """Single-feature predictive power for every feature, out of fold on ``sample``.
-
-    Each feature is discretised (numbers into up to 100 quantile bins, missing as its own
-    level) and scored in both directions with 2-fold cross-fitting:
-
-    * forward: how well 'value -> majority label' (classification, normalised accuracy
-      (acc - base) / (1 - base)) or 'value -> mean target' (regression, R^2) predicts the target;
-    * reverse: how well the target determines the feature (the feature is a function of the
-      label: each class has its own value; or, for regression, target bins predict the feature);
-    * for a numeric feature and a binary target, also |2*AUC - 1| where it is present.
-
-    The score is the largest of these; 1.0 means the feature alone reproduces the target.
-    """
-    import numpy as np
-    import pandas as pd
-    from scipy.stats import spearmanr
-
-    labelled = sample[sample[target].notna()].reset_index(drop=True)
-    n = len(labelled)
-    scores: dict[str, dict[str, Any]] = {}
-    if n < 30:
-        return scores
-    bins = int(min(100, max(10, n // 50)))
-    folds = np.random.default_rng(0).permutation(n) % 2
-    classification = schema.task in ("binary", "multiclass")
-    if classification:
-        y_codes = pd.factorize(labelled[target].astype("string"))[0].astype(np.int64)
-        base = np.bincount(y_codes).max() / n
-        y_values = None
-        y_bins = y_codes
-    else:
-        y_values = pd.to_numeric(labelled[target], errors="coerce").to_numpy(dtype=float)
-        keep = ~np.isnan(y_values)
-        y_bins = _discretise(pd.Series(y_values), True, bins)
-    for column_schema in schema.columns:
-        name = column_schema.name
-        kind = semantic.get(name)
-        if name == target or kind in ("identifier", "constant", "text"):
-            continue
-        numeric = kind == "numeric"
-        x_codes = _discretise(labelled[name], numeric, bins)
-        if x_codes.max() < 1:
-            continue
-        x_base = np.bincount(x_codes).max() / n
-        evidence: dict[str, Any] = {}
-        if classification:
-            evidence["forward"] = _normalised(_oof_accuracy(x_codes, y_codes, folds), base)
-            # Reverse: within each class, how concentrated the feature is on one value. It
-            # counts only for a feature that carries a real share of the target's information
-            # (entropy at least a third of the target's): a rare symptom that appears in one
-            # class of nineteen (soybean's sclerotia) is pure within classes without leaking.
-            if x_base < 0.95 and _entropy(x_codes) >= _REVERSE_INFORMATION * _entropy(y_codes):
-                table = np.zeros((x_codes.max() + 1, y_codes.max() + 1), dtype=np.int64)
-                np.add.at(table, (x_codes, y_codes), 1)
-                purity = table.max(axis=0).sum() / n
-                evidence["reverse"] = _normalised(purity, x_base)
-            if schema.task == "binary" and numeric:
-                numbers = pd.to_numeric(labelled[name], errors="coerce").to_numpy(dtype=float)
-                gini, coverage = _gini(numbers, y_codes == y_codes.max())
-                if gini is not None and coverage >= 0.9:
-                    evidence["gini"] = gini
-        else:
-            xs, ys, fs = x_codes[keep], y_values[keep], folds[keep]
-            evidence["forward"] = max(0.0, _oof_r2(xs, ys, fs))
-            if numeric:
-                numbers = pd.to_numeric(labelled[name], errors="coerce").to_numpy(dtype=float)
-                present = keep & ~np.isnan(numbers)
-                if present.mean() >= 0.9 and np.ptp(numbers[present]) > 0:
-                    evidence["reverse"] = max(
-                        0.0, _oof_r2(y_bins[present], numbers[present], folds[present])
-                    )
-                    rho = spearmanr(numbers[present], y_values[present]).statistic
-                    if np.isfinite(rho):
-                        evidence["spearman"] = abs(rho)
-            elif x_base < 0.95:
-                evidence["reverse"] = _step_function_score(y_values[keep], x_codes[keep])
-        evidence = {key: float(value) for key, value in evidence.items()}
-        # Rank correlation only counts when (almost) perfect: strong real predictors of a
-        # quantity (a diamond's carat for its price) reach 0.95 without leaking anything.
-        counted = {
-            key: value
-            for key, value in evidence.items()
-            if key != "spearman" or value >= LEAKAGE_ERROR
-        }
-        best = max(counted, key=counted.get)
-        scores[name] = {"score": evidence[best], "method": best, **evidence, "sample_rows": n}
-    return scores
-
-
-_LEAKAGE_METHODS = {
-    "forward": "the value -> label map alone predicts the target out of fold",
-    "reverse": "the feature is (almost) a deterministic function of the target",
-    "gini": "its ranking separates the two classes (|2*AUC-1|)",
-    "spearman": "it is a monotone function of the target (|Spearman|)",
-}
-
-
-def leakage_findings(sample, schema: Any, target: str, semantic: dict[str, str]) -> list:
-    findings = []
-    for name, result in leakage_scores(sample, schema, target, semantic).items():
-        score = result["score"]
-        if score < LEAKAGE_WARNING:
-            continue
-        severity = "error" if score >= LEAKAGE_ERROR else "warning"
-        evidence = {key: value for key, value in result.items() if key != "method"}
-        how = _LEAKAGE_METHODS[result["method"]]
-        findings.append(
-            Finding(
-                kind="target_leakage",
-                severity=severity,
-                columns=[name],
-                evidence=evidence,
-                fix="Check whether this value is known at prediction time; if it is recorded "
-                "after (or from) the outcome, drop the column (mlwright's training drops "
-                "columns with a target_leakage finding). If it is a genuinely decisive "
-                "feature, the finding can be ignored.",
-                message=f"Feature {name!r} alone scores {score:.3f} against target {target!r}: "
-                f"{how} (on {result['sample_rows']} sampled rows).",
-            )
-        )
-    return findings
-
-
-# --- train/test distribution shift ------------------------------------------------------------
-
-
-def _holm(p_values: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (controls the family-wise error rate)."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted = [1.0] * len(p_values)
-    running = 0.0
-    m = len(p_values)
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
-
-
-def shift_findings(train, test, schema: Any, target: str, test_source: str) -> list[Finding]:
-    """Compare every feature's distribution in ``train`` and ``test`` samples.
-
-    Numeric features: two-sample Kolmogorov-Smirnov test, effect size = the KS statistic D.
-    Categorical features: chi-square test of the level counts (top 50 levels, missing as its
-    own level), effect size = Cramér's V. p-values are Holm-adjusted across features; a
-    feature is flagged when the adjusted p < 0.001 *and* the effect size >= 0.1, so that large
-    samples do not flag trivial differences.
-    """
-    import numpy as np
-    import pandas as pd
-    from scipy import stats as scipy_stats
-
-    findings: list[Finding] = []
-    missing = [c.name for c in schema.columns if c.name != target and c.name not in test.columns]
-    if missing:
-        findings.append(
-            Finding(
-                kind="distribution_shift",
-                severity="error",
-                columns=missing,
-                evidence={"missing_in_test": len(missing)},
-                fix="Make the test data carry the same feature columns as the training data "
-                "(same names); a model trained on these columns cannot score it.",
-                message=f"{len(missing)} training column(s) are absent from {test_source}, "
-                f"e.g. {missing[0]!r}.",
-            )
-        )
-    tests: list[tuple[str, str, float, float, dict]] = []
-    for column_schema in schema.columns:
-        name = column_schema.name
-        kind = column_schema.semantic_type
-        if name == target or name not in test.columns or kind in ("identifier", "constant"):
-            continue
-        if kind == "numeric":
-            a = pd.to_numeric(train[name], errors="coerce").dropna().to_numpy(dtype=float)
-            b = pd.to_numeric(test[name], errors="coerce").dropna().to_numpy(dtype=float)
-            if len(a) < 20 or len(b) < 20:
-                continue
-            result = scipy_stats.ks_2samp(a, b)
-            extra = {
-                "train_median": float(np.median(a)),
-                "test_median": float(np.median(b)),
-            }
-            tests.append((name, "ks", float(result.statistic), float(result.pvalue), extra))
-        elif kind in ("categorical", "boolean", "text"):
-            a = train[name].astype("string").fillna("<missing>")
-            b = test[name].astype("string").fillna("<missing>")
-            if len(a) < 20 or len(b) < 20:
-                continue
-            levels = a.value_counts().index[:50]
-            a = a.where(a.isin(levels), "<other>")
-            b = b.where(b.isin(levels), "<other>")
-            table = pd.crosstab(
-                pd.concat([a, b], ignore_index=True),
-                np.repeat([0, 1], [len(a), len(b)]),
-            ).to_numpy(dtype=float)
-            if table.shape[0] < 2:
-                continue
-            chi2, p_value, _, _ = scipy_stats.chi2_contingency(table, correction=False)
-            effect = math.sqrt(chi2 / table.sum())  # Cramér's V of a 2-column table
-            unseen = int((~b.isin(set(a))).sum())
-            tests.append((name, "chi2", effect, float(p_value), {"unseen_in_train": unseen}))
-    adjusted = _holm([p for _, _, _, p, _ in tests])
-    for (name, method, effect, p_value, extra), p_adjusted in zip(tests, adjusted, strict=True):
-        if p_adjusted >= SHIFT_ALPHA or effect < SHIFT_EFFECT:
-            continue
-        label = "KS statistic D" if method == "ks" else "Cramér's V"
-        findings.append(
-            Finding(
-                kind="distribution_shift",
-                severity="warning",
-                columns=[name],
-                evidence={
-                    "test": method,
-                    "effect_size": effect,
-                    "p_value": p_value,
-                    "p_value_holm": p_adjusted,
-                    "train_rows": len(train),
-                    "test_rows": len(test),
-                    **extra,
-                },
-                fix="Check how the two sets were split or collected (time, source, filters); "
-                "a model validated on the training distribution may do worse on this one. "
-                "Split at random, or validate on data like the test set.",
-                message=f"Column {name!r} is distributed differently in {test_source} "
-                f"({label} = {effect:.3f}, Holm-adjusted p = {p_adjusted:.2g}).",
             )
         )
     return findings
