@@ -39,7 +39,7 @@ from mlwright.automl._portfolio import portfolio, stack_portfolio
 from mlwright.automl._predictor import Predictor
 from mlwright.automl._preprocess import Preprocessor, category_key
 from mlwright.automl._refit import refit
-from mlwright.automl._scheduler import Budget
+from mlwright.automl._scheduler import REFIT_MARGIN, Budget, refit_seconds
 from mlwright.automl._stack import choose_inputs, ensemble_library, stack_columns
 from mlwright.automl._tune import Tuner
 from mlwright.automl.families import FAMILY_NAMES, installed, missing_extra
@@ -330,8 +330,13 @@ def _search(
     outputs = n_classes if task == "multiclass" else 1
     cost_budget = (_COST_BUDGET[0], _COST_BUDGET[1] * outputs)
 
+    # Once a provisional ensemble is known (before the last phase), the refit reserve is that
+    # of its members rather than of the four best models.
+    members_reserve: list[float] = []
+
     def search_deadline() -> float:
-        return deadline - budget.refit_reserve(n_rows, len(folds))
+        general = budget.refit_reserve(n_rows, len(folds))
+        return deadline - (min(general, members_reserve[0]) if members_reserve else general)
 
     state = CrossValidation(
         X,
@@ -392,37 +397,16 @@ def _search(
         inputs, trials = _second_layer(state, plan, max_trials, trials, unique)
         timings["second_layer"] = time.monotonic() - began
         began = time.monotonic()
+        if timed and state.results:
+            provisional, _ = _select(state, inputs, cost_budget)
+            members_reserve.append(_members_reserve(state, provisional, inputs))
         trials = tuner.run(trials, max_trials, unique, fill=timed)
         timings["tuning_after_stack"] = time.monotonic() - began
         timings["search"] = time.monotonic() - start - timings["preprocess"]
 
         began = time.monotonic()
-        ranked = ensemble_library([r for r in state.results if r.layer == 1], chosen)
-        ranked += sorted(
-            (r for r in state.results if r.layer == 2), key=lambda r: chosen.loss(r.score)
-        )
-        input_cost = np.sum([r.cost for r in inputs], axis=0) if inputs else np.zeros(2)
-        # A second-layer member costs its own prediction plus all of its inputs'.
-        costs = [tuple(r.cost + (input_cost if r.layer == 2 else 0.0)) for r in ranked]
-        best = min(ranked, key=lambda r: chosen.loss(r.score))
-        weights, ensemble_score = select_ensemble(
-            [r.oof for r in ranked],
-            y,
-            chosen,
-            costs=costs,
-            budget=cost_budget,
-            max_rounds=40 if n_rows < 20000 else 25,
-            # At most one standard error of the best model's fold scores; between two models
-            # the paired per-fold difference decides what counts as noise.
-            tolerance=max(
-                float(np.std(best.fold_scores)) / math.sqrt(len(folds)),
-                0.002 * abs(best.score),
-            ),
-            fold_losses=[[chosen.loss(s) for s in r.fold_scores] for r in ranked],
-            folds=[valid for _, valid in folds],
-        )
-        members = [(ranked[i], w) for i, w in weights.items()]
-        blended = sum(ranked[i].oof * w for i, w in weights.items())
+        members, ensemble_score = _select(state, inputs, cost_budget)
+        blended = sum(r.oof * w for r, w in members)
         fold_scores = [chosen.score_encoded(y[v], blended[v]) for _, v in folds]
         timings["ensemble"] = time.monotonic() - began
         state.emit(
@@ -489,6 +473,56 @@ def _search(
         },
         timings={k: round(v, 3) for k, v in timings.items()},
     )
+
+
+def _select(state: CrossValidation, inputs: list[Evaluated], cost_budget) -> tuple[list, float]:
+    """Ensemble selection over the first-layer library and the second layer: (members, score).
+
+    Members are ``(result, weight)`` pairs.
+    """
+    chosen, folds, n_rows = state.metric, state.folds, len(state.y)
+    ranked = ensemble_library([r for r in state.results if r.layer == 1], chosen)
+    ranked += sorted((r for r in state.results if r.layer == 2), key=lambda r: chosen.loss(r.score))
+    input_cost = np.sum([r.cost for r in inputs], axis=0) if inputs else np.zeros(2)
+    # A second-layer member costs its own prediction plus all of its inputs'.
+    costs = [tuple(r.cost + (input_cost if r.layer == 2 else 0.0)) for r in ranked]
+    best = min(ranked, key=lambda r: chosen.loss(r.score))
+    weights, ensemble_score = select_ensemble(
+        [r.oof for r in ranked],
+        state.y,
+        chosen,
+        costs=costs,
+        budget=cost_budget,
+        max_rounds=40 if n_rows < 20000 else 25,
+        # At most one standard error of the best model's fold scores; between two models
+        # the paired per-fold difference decides what counts as noise.
+        tolerance=max(
+            float(np.std(best.fold_scores)) / math.sqrt(len(folds)),
+            0.002 * abs(best.score),
+        ),
+        fold_losses=[[chosen.loss(s) for s in r.fold_scores] for r in ranked],
+        folds=[valid for _, valid in folds],
+    )
+    return [(ranked[i], w) for i, w in weights.items()], ensemble_score
+
+
+def _members_reserve(state: CrossValidation, members: list, inputs: list[Evaluated]) -> float:
+    """Seconds to keep for selecting the ensemble again and refitting these members.
+
+    The members (and, for a second-layer member, its inputs) whose fold models cannot serve
+    in their place refit one core each, as :meth:`Budget.refit_reserve` assumes. A member that
+    the last phase adds later, without time for its refit, serves by its fold models.
+    """
+    results = [result for result, _ in members]
+    if any(result.layer == 2 for result in results):
+        results += [result for result in inputs if result not in results]
+    refits = [
+        REFIT_MARGIN * refit_seconds(result.fold_seconds, len(state.folds), 1, 1)
+        for result in results
+        if not state.bag_affordable(result)
+    ]
+    refit = max(max(refits, default=0.0), sum(refits) / state.budget.n_workers)
+    return refit + 0.3 + len(state.y) / 40000 + 0.3
 
 
 class _Plan:
