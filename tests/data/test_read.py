@@ -154,7 +154,7 @@ def test_late_non_numeric_value_makes_the_column_text(tmp_path):
 def test_types_sampled_on_large_files_are_widened_when_a_later_value_does_not_fit(
     tmp_path, monkeypatch
 ):
-    import mlwright.data._read as read_module
+    import mlwright.data._read_csv as read_module
 
     monkeypatch.setattr(read_module, "_FULL_SNIFF_BYTES", 0)  # as for a file of gigabytes
     path = tmp_path / "late.csv"
@@ -513,7 +513,7 @@ def test_decimal_comma_columns_with_markers(tmp_path):
 
 
 def test_marker_after_the_sampled_rows_of_a_large_file(tmp_path, monkeypatch):
-    import mlwright.data._read as reader
+    import mlwright.data._read_csv as reader
 
     monkeypatch.setattr(reader, "_FULL_SNIFF_BYTES", 1024)  # force the sampled path
     path = tmp_path / "big.csv"
