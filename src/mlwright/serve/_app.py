@@ -17,35 +17,24 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError as FastAPIValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlwright import __version__
-from mlwright.serve import _json as fast_json
 from mlwright.serve._auth import PUBLIC_PATHS, token_matches
 from mlwright.serve._batching import Batcher
 from mlwright.serve._grpc import start_grpc_server
 from mlwright.serve._log import PredictionLog, open_log_store
 from mlwright.serve._metrics import CONTENT_TYPE_LATEST, ServeMetrics
-from mlwright.serve._oip import (
-    InferenceRequest,
-    InferenceResponse,
-    MetadataModelResponse,
-    MetadataServerResponse,
-    decode_inputs,
-    encode_outputs,
-    model_metadata,
-    new_request_id,
-    raw_to_list,
-)
-from mlwright.serve._openapi import component_prefix, model_components
+from mlwright.serve._oip_routes import build_oip_router
+from mlwright.serve._openapi import server_openapi
 from mlwright.serve._registry import ModelRegistry, ServedModel, Watcher
-from mlwright.serve._settings import ServeSettings
-from mlwright.serve._validate import RequestValidationError, check_records, problem, summary
+from mlwright.serve._responses import error_response, json_response
+from mlwright.serve._rest_routes import build_rest_router
+from mlwright.serve._settings import ServeSettings, get_serve_settings
+from mlwright.serve._validate import RequestValidationError, problem, summary
 
 __all__ = ["ServerState", "create_app", "get_serve_settings"]
 
@@ -54,11 +43,6 @@ logger = logging.getLogger("mlwright.serve")
 #: Requests with more rows than this run in a worker thread, so one big request does not hold
 #: up the small ones on the event loop.
 INLINE_ROWS = 64
-
-
-def get_serve_settings() -> ServeSettings:
-    """FastAPI dependency returning the server's settings (tests override it)."""
-    raise RuntimeError("create_app() installs the settings dependency")
 
 
 class ServerState:
@@ -321,67 +305,6 @@ def _endpoint_label(path: str) -> str:
     return "other"
 
 
-def _json_response(content: Any, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(
-        fast_json.dumps(content),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-def _error_response(
-    state: ServerState, model_name: str | None, err: RequestValidationError
-) -> Response:
-    for item in err.problems:
-        state.metrics.validation_failures.labels(model_name or "-", item["kind"]).inc()
-    return _json_response(
-        {"error": summary(err.problems), "detail": err.problems}, status=err.status
-    )
-
-
-def _not_found(registry: ModelRegistry, name: str | None, version: str | None) -> Response:
-    loaded = ", ".join(f"'{m.name}' (version {m.version})" for m in registry.models())
-    if name is not None and registry.get(name) is not None and version:
-        message = (
-            f"Model '{name}' has no version '{version}' loaded here; the loaded version is "
-            f"'{registry.get(name).version}'."  # type: ignore[union-attr]
-        )
-    else:
-        message = f"No model called '{name}' is loaded. Loaded models: {loaded}."
-    return _json_response({"error": message}, status=404)
-
-
-def _parse_json(body: bytes) -> Any:
-    if not body:
-        raise RequestValidationError(
-            [problem(None, "malformed_json", "the request body is empty; send a JSON object")],
-            status=400,
-        )
-    try:
-        return fast_json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise RequestValidationError(
-            [problem(None, "malformed_json", f"the request body is not valid JSON ({err})")],
-            status=400,
-        ) from err
-
-
-def _check_content_type(request: Request) -> None:
-    content_type = request.headers.get("content-type", "application/json")
-    if "json" not in content_type and "octet-stream" not in content_type and content_type:
-        raise RequestValidationError(
-            [
-                problem(
-                    None,
-                    "unsupported_media_type",
-                    f"the request body is '{content_type}'; send application/json",
-                )
-            ],
-            status=415,
-        )
-
-
 def create_app(
     registry: ModelRegistry,
     settings: ServeSettings | None = None,
@@ -482,7 +405,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError) -> Response:
-        return _error_response(state, None, err)
+        return error_response(state, None, err)
 
     @app.exception_handler(FastAPIValidationError)
     async def _fastapi_validation(request: Request, err: FastAPIValidationError) -> Response:
@@ -494,321 +417,18 @@ def create_app(
             )
             for item in err.errors()
         ]
-        return _json_response({"error": summary(problems), "detail": problems}, status=422)
+        return json_response({"error": summary(problems), "detail": problems}, status=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, err: StarletteHTTPException) -> Response:
-        return _json_response(
+        return json_response(
             {"error": str(err.detail)},
             status=err.status_code,
             headers=getattr(err, "headers", None),
         )
 
-    # -- plain JSON --------------------------------------------------------------------------
-    async def _predict(request: Request, name: str | None) -> Response:
-        started = time.perf_counter()
-        model = registry.get(name)
-        if model is None:
-            return _not_found(registry, name, None)
-        try:
-            _check_content_type(request)
-            payload = _parse_json(await request.body())
-            if not isinstance(payload, dict):
-                raise RequestValidationError(
-                    [
-                        problem(
-                            None,
-                            "wrong_type",
-                            'the request body must be a JSON object {"records": [...]}',
-                        )
-                    ]
-                )
-            extra = [key for key in payload if key not in ("records", "arm")]
-            if extra:
-                raise RequestValidationError(
-                    [
-                        problem(
-                            key,
-                            "unknown_field",
-                            f"the request has the key '{key}'; send "
-                            '{"records": [{field: value, ...}, ...]}',
-                        )
-                        for key in extra
-                    ]
-                )
-            if "records" not in payload:
-                raise RequestValidationError(
-                    [
-                        problem(
-                            "records",
-                            "missing_field",
-                            "the request lacks 'records': send "
-                            '{"records": [{field: value, ...}, ...]}',
-                        )
-                    ]
-                )
-            records = payload["records"]
-            columns, n_rows = check_records(model, records)
-        except RequestValidationError as err:
-            return _error_response(state, model.name, err)
-        request_id = request.headers.get("x-request-id") or new_request_id()
-        # A model under an online experiment answers with the request's arm (experiment stage).
-        active = state.experiments.active(model.name) if state.experiments else None
-        if active is None:
-            used, labels, probabilities = await state.predict(model, columns, n_rows)
-            arm = "main"
-        else:
-            try:
-                unit = state.experiments.unit(
-                    active,
-                    fallback=request_id,
-                    record=records[0],
-                    header=request.headers.get("x-unit-key"),
-                    status=422,
-                )
-            except RequestValidationError as err:
-                return _error_response(state, model.name, err)
-            used, labels, probabilities, arm = await state.experiments.predict(
-                active,
-                model,
-                unit=unit,
-                request_id=request_id,
-                columns=columns,
-                n_rows=n_rows,
-                prepare=lambda other: check_records(other, records),
-                features=records,
-            )
-        rows = state.record(used, request_id, records, labels, probabilities, started, arm=arm)
-        content: dict[str, Any] = {"predictions": _plain_labels(labels)}
-        if rows is not None:
-            content["probabilities"] = rows
-        content.update(model=used.name, version=used.version, request_id=request_id)
-        return _json_response(content, headers={"x-request-id": request_id})
-
-    state.predict_handler = _predict
-
-    @app.post(
-        "/predict",
-        tags=["predict"],
-        summary="Predict with the default model",
-        response_model=None,
-        openapi_extra={"x-mlwright-model": "default"},
-    )
-    async def predict(request: Request) -> Response:
-        return await _predict(request, None)
-
-    @app.post(
-        "/models/{name}/predict",
-        tags=["predict"],
-        summary="Predict with a named model",
-        response_model=None,
-        openapi_extra={"x-mlwright-model": "named"},
-    )
-    async def predict_named(name: str, request: Request) -> Response:
-        return await _predict(request, name)
-
-    @app.get("/models", tags=["models"], summary="Loaded models")
-    async def list_models() -> dict[str, Any]:
-        return {
-            "models": [model.describe() for model in registry.models()],
-            "default": registry.default_name,
-        }
-
-    # -- Open Inference Protocol ---------------------------------------------------------------
-    @app.get("/v2/health/live", tags=["v2"], summary="Server liveness")
-    async def live() -> dict[str, bool]:
-        return {"live": True}
-
-    @app.get(
-        "/v2/health/ready",
-        tags=["v2"],
-        summary="Server readiness",
-        responses={503: {"description": "Not ready"}},
-    )
-    async def ready() -> Response:
-        ok = state.ready and len(registry) > 0
-        return _json_response({"ready": ok}, status=200 if ok else 503)
-
-    @app.get("/v2", tags=["v2"], summary="Server metadata", response_model=MetadataServerResponse)
-    async def server_metadata(
-        current: ServeSettings = Depends(get_serve_settings),
-    ) -> dict[str, Any]:
-        return {"name": "mlwright", "version": __version__, "extensions": []}
-
-    def _model_or_404(name: str, version: str | None) -> ServedModel | Response:
-        model = registry.get(name, version)
-        if model is None and version and state.experiments is not None:
-            # A version an experiment's arm serves is answered too (outside the experiment).
-            model = state.experiments.arm_model(name, version)
-        return model if model is not None else _not_found(registry, name, version)
-
-    async def _metadata(name: str, version: str | None) -> Response:
-        found = _model_or_404(name, version)
-        if isinstance(found, Response):
-            return found
-        return _json_response(model_metadata(found))
-
-    async def _model_ready(name: str, version: str | None) -> Response:
-        found = _model_or_404(name, version)
-        if isinstance(found, Response):
-            return found
-        return _json_response({"name": found.name, "ready": state.ready})
-
-    @app.get(
-        "/v2/models/{name}",
-        tags=["v2"],
-        summary="Model metadata",
-        response_model=MetadataModelResponse,
-        responses={404: {"description": "Unknown"}},
-    )
-    async def metadata(name: str) -> Response:
-        return await _metadata(name, None)
-
-    @app.get(
-        "/v2/models/{name}/versions/{version}",
-        tags=["v2"],
-        summary="Model metadata (one version)",
-        response_model=MetadataModelResponse,
-        responses={404: {"description": "Unknown"}},
-    )
-    async def metadata_version(name: str, version: str) -> Response:
-        return await _metadata(name, version)
-
-    @app.get(
-        "/v2/models/{name}/ready",
-        tags=["v2"],
-        summary="Model readiness",
-        responses={404: {"description": "Unknown"}},
-    )
-    async def model_ready(name: str) -> Response:
-        return await _model_ready(name, None)
-
-    @app.get(
-        "/v2/models/{name}/versions/{version}/ready",
-        tags=["v2"],
-        summary="Model readiness (one version)",
-        responses={404: {"description": "Unknown"}},
-    )
-    async def model_ready_version(name: str, version: str) -> Response:
-        return await _model_ready(name, version)
-
-    async def _infer(request: Request, name: str, version: str | None) -> Response:
-        started = time.perf_counter()
-        found = _model_or_404(name, version)
-        if isinstance(found, Response):
-            return found
-        model = found
-        try:
-            body = await request.body()
-            header_length = request.headers.get("inference-header-content-length")
-            binary = b""
-            if header_length is not None:
-                try:
-                    split = int(header_length)
-                except ValueError as err:
-                    raise RequestValidationError(
-                        [
-                            problem(
-                                None,
-                                "malformed_json",
-                                "Inference-Header-Content-Length is not a number",
-                            )
-                        ],
-                        status=400,
-                    ) from err
-                body, binary = body[:split], body[split:]
-            else:
-                _check_content_type(request)
-            payload = _parse_json(body)
-            try:
-                parsed = InferenceRequest.model_validate(payload)
-            except Exception as err:  # pydantic.ValidationError
-                raise _pydantic_problems(err) from err
-            inputs = _tensor_inputs(parsed, binary)
-            columns, n_rows = decode_inputs(model, inputs)
-            requested = [output.name for output in parsed.outputs or []] or None
-        except RequestValidationError as err:
-            return _error_response(state, model.name, err)
-        request_id = parsed.id or request.headers.get("x-request-id") or new_request_id()
-        # Under an online experiment the request's arm answers, unless it named a version.
-        active = (
-            state.experiments.active(model.name)
-            if state.experiments is not None and version is None
-            else None
-        )
-        parameters: dict[str, Any] = {"content_type": "pd"}
-        if active is None:
-            used, labels, probabilities = await state.predict(model, columns, n_rows)
-            arm = "main"
-        else:
-            try:
-                unit = state.experiments.unit(
-                    active,
-                    fallback=request_id,
-                    parameters=parsed.parameters,
-                    header=request.headers.get("x-unit-key"),
-                    status=400,
-                )
-            except RequestValidationError as err:
-                return _error_response(state, model.name, err)
-            used, labels, probabilities, arm = await state.experiments.predict(
-                active,
-                model,
-                unit=unit,
-                request_id=request_id,
-                columns=columns,
-                n_rows=n_rows,
-                prepare=lambda other: decode_inputs(other, inputs),
-                features=columns,
-            )
-            parameters.update(experiment=active.experiment.name, arm=arm)
-        try:
-            outputs = encode_outputs(used, labels, probabilities, requested)
-        except RequestValidationError as err:
-            return _error_response(state, model.name, err)
-        state.record(used, request_id, columns, labels, probabilities, started, arm=arm)
-        return _json_response(
-            {
-                "model_name": used.name,
-                "model_version": used.version,
-                "id": request_id,
-                "parameters": parameters,
-                "outputs": outputs,
-            }
-        )
-
-    state.infer_handler = _infer
-
-    infer_doc = {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}
-            },
-        }
-    }
-
-    @app.post(
-        "/v2/models/{name}/infer",
-        tags=["v2"],
-        summary="Inference (Open Inference Protocol)",
-        response_model=InferenceResponse,
-        openapi_extra=infer_doc,
-        responses={400: {"description": "Invalid input"}, 404: {"description": "Unknown"}},
-    )
-    async def infer(name: str, request: Request) -> Response:
-        return await _infer(request, name, None)
-
-    @app.post(
-        "/v2/models/{name}/versions/{version}/infer",
-        tags=["v2"],
-        summary="Inference with one version",
-        response_model=InferenceResponse,
-        openapi_extra=infer_doc,
-        responses={400: {"description": "Invalid input"}, 404: {"description": "Unknown"}},
-    )
-    async def infer_version(name: str, version: str, request: Request) -> Response:
-        return await _infer(request, name, version)
+    app.include_router(build_rest_router(state))
+    app.include_router(build_oip_router(state))
 
     # -- operations ----------------------------------------------------------------------------
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
@@ -817,117 +437,7 @@ def create_app(
             metrics.log_pending.set(state.log.pending)
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    def custom_openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        document = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        components = document.setdefault("components", {}).setdefault("schemas", {})
-        components["InferenceRequest"] = InferenceRequest.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        for key, value in components["InferenceRequest"].pop("$defs", {}).items():
-            components.setdefault(key, value)
-        error_schema = {
-            "type": "object",
-            "properties": {
-                "error": {"type": "string"},
-                "detail": {"type": "array", "items": {"type": "object"}},
-            },
-        }
-        components["Error"] = error_schema
-        models = registry.models()
-        for model in models:
-            components.update(model_components(model))
-        default = registry.get(None)
-        paths = document.get("paths", {})
-        errors = {
-            str(code): {
-                "description": text,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
-            for code, text in (
-                (400, "Malformed JSON"),
-                (401, "Missing or wrong token"),
-                (404, "Unknown model"),
-                (413, "Body too large"),
-                (422, "Invalid records (field-level detail)"),
-            )
-        }
-
-        def body(model: ServedModel) -> dict[str, Any]:
-            prefix = component_prefix(model)
-            return {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{prefix}PredictRequest"}
-                    }
-                },
-            }
-
-        if default is not None and "/predict" in paths:
-            operation = paths["/predict"]["post"]
-            operation["requestBody"] = body(default)
-            prefix = component_prefix(default)
-            operation["responses"] = {
-                "200": {
-                    "description": "Predictions",
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": f"#/components/schemas/{prefix}PredictResponse"}
-                        }
-                    },
-                },
-                **errors,
-            }
-            operation["summary"] = f"Predict with '{default.name}' (version {default.version})"
-        if "/models/{name}/predict" in paths:
-            operation = paths["/models/{name}/predict"]["post"]
-            for parameter in operation.get("parameters", []):
-                if parameter.get("name") == "name":
-                    parameter["schema"] = {"type": "string", "enum": [m.name for m in models]}
-            refs = [
-                {"$ref": f"#/components/schemas/{component_prefix(m)}PredictRequest"}
-                for m in models
-            ]
-            operation["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}
-                },
-            }
-            operation["responses"] = {"200": {"description": "Predictions"}, **errors}
-        for path, item in paths.items():
-            if path.startswith("/v2/models/{name}"):
-                for operation in item.values():
-                    for parameter in operation.get("parameters", []):
-                        if parameter.get("name") == "name":
-                            parameter["schema"] = {
-                                "type": "string",
-                                "enum": [m.name for m in models],
-                            }
-                        elif parameter.get("name") == "version":
-                            parameter["schema"] = {
-                                "type": "string",
-                                "enum": sorted({m.version for m in models}),
-                            }
-        document.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer"}
-        }
-        if settings.token:
-            for path, item in paths.items():
-                if path not in PUBLIC_PATHS:
-                    for operation in item.values():
-                        operation["security"] = [{"bearer": []}]
-        app.openapi_schema = document
-        return document
-
-    app.openapi = custom_openapi  # type: ignore[method-assign]
+    app.openapi = lambda: server_openapi(app, state)  # type: ignore[method-assign]
     return app
 
 
@@ -940,56 +450,3 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def _plain_labels(labels: list[Any]) -> list[Any]:
-    if labels and isinstance(labels[0], np.generic):
-        return [label.item() for label in labels]
-    return labels
-
-
-def _pydantic_problems(err: Exception) -> RequestValidationError:
-    errors = getattr(err, "errors", None)
-    items = errors() if callable(errors) else []
-    problems = []
-    for item in items[:50]:
-        location = ".".join(str(part) for part in item.get("loc", ()))
-        problems.append(
-            problem(
-                location or None,
-                str(item.get("type", "invalid")),
-                f"{location or 'body'}: {item.get('msg')}",
-            )
-        )
-    return RequestValidationError(problems or [problem(None, "invalid", str(err))], status=400)
-
-
-def _tensor_inputs(
-    parsed: InferenceRequest, binary: bytes
-) -> list[tuple[str, str, list[int], list[Any]]]:
-    """Inputs as ``(name, datatype, shape, data)``; binary-extension data decoded."""
-    inputs = []
-    offset = 0
-    for tensor in parsed.inputs:
-        parameters = tensor.parameters or {}
-        size = parameters.get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-                raise RequestValidationError(
-                    [
-                        problem(
-                            tensor.name,
-                            "bad_binary_data",
-                            f"input '{tensor.name}' announces {size} bytes of binary "
-                            f"data, but the body holds {len(binary) - offset}",
-                        )
-                    ],
-                    status=400,
-                )
-            chunk = binary[offset : offset + size]
-            offset += size
-            data = raw_to_list(tensor.name, tensor.datatype, chunk)
-        else:
-            data = tensor.data if tensor.data is not None else []
-        inputs.append((tensor.name, tensor.datatype, list(tensor.shape), data))
-    return inputs

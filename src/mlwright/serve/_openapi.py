@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.openapi.utils import get_openapi
+
+from mlwright.serve._auth import PUBLIC_PATHS
+from mlwright.serve._oip import InferenceRequest
 from mlwright.serve._registry import FieldSpec, ServedModel
 
 __all__ = ["model_components", "record_schema"]
@@ -141,3 +145,116 @@ def model_components(model: ServedModel) -> dict[str, dict[str, Any]]:
 
 def component_prefix(model: ServedModel) -> str:
     return _component(model.name)
+
+
+def server_openapi(app: Any, state: Any) -> dict[str, Any]:
+    """The server's OpenAPI document: each model's request and response schemas, the
+    error bodies, and bearer security when a token is set (cached on the app)."""
+    registry, settings = state.registry, state.settings
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    components["InferenceRequest"] = InferenceRequest.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    for key, value in components["InferenceRequest"].pop("$defs", {}).items():
+        components.setdefault(key, value)
+    error_schema = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    components["Error"] = error_schema
+    models = registry.models()
+    for model in models:
+        components.update(model_components(model))
+    default = registry.get(None)
+    paths = document.get("paths", {})
+    errors = {
+        str(code): {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, text in (
+            (400, "Malformed JSON"),
+            (401, "Missing or wrong token"),
+            (404, "Unknown model"),
+            (413, "Body too large"),
+            (422, "Invalid records (field-level detail)"),
+        )
+    }
+
+    def body(model: ServedModel) -> dict[str, Any]:
+        prefix = component_prefix(model)
+        return {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{prefix}PredictRequest"}
+                }
+            },
+        }
+
+    if default is not None and "/predict" in paths:
+        operation = paths["/predict"]["post"]
+        operation["requestBody"] = body(default)
+        prefix = component_prefix(default)
+        operation["responses"] = {
+            "200": {
+                "description": "Predictions",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{prefix}PredictResponse"}
+                    }
+                },
+            },
+            **errors,
+        }
+        operation["summary"] = f"Predict with '{default.name}' (version {default.version})"
+    if "/models/{name}/predict" in paths:
+        operation = paths["/models/{name}/predict"]["post"]
+        for parameter in operation.get("parameters", []):
+            if parameter.get("name") == "name":
+                parameter["schema"] = {"type": "string", "enum": [m.name for m in models]}
+        refs = [
+            {"$ref": f"#/components/schemas/{component_prefix(m)}PredictRequest"} for m in models
+        ]
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": refs[0] if len(refs) == 1 else {"oneOf": refs}}
+            },
+        }
+        operation["responses"] = {"200": {"description": "Predictions"}, **errors}
+    for path, item in paths.items():
+        if path.startswith("/v2/models/{name}"):
+            for operation in item.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") == "name":
+                        parameter["schema"] = {
+                            "type": "string",
+                            "enum": [m.name for m in models],
+                        }
+                    elif parameter.get("name") == "version":
+                        parameter["schema"] = {
+                            "type": "string",
+                            "enum": sorted({m.version for m in models}),
+                        }
+    document.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
+    if settings.token:
+        for path, item in paths.items():
+            if path not in PUBLIC_PATHS:
+                for operation in item.values():
+                    operation["security"] = [{"bearer": []}]
+    app.openapi_schema = document
+    return document

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlwright.config import log_uri_in
 
-__all__ = ["ServeSettings"]
+__all__ = ["ServeSettings", "get_serve_settings"]
 
 
 class ServeSettings(BaseSettings):
@@ -69,3 +69,8 @@ class ServeSettings(BaseSettings):
         if self.log_uri:
             return self.log_uri
         return log_uri_in(self.home)
+
+
+def get_serve_settings() -> ServeSettings:
+    """FastAPI dependency returning the server's settings (tests override it)."""
+    raise RuntimeError("create_app() installs the settings dependency")
