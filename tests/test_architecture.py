@@ -24,3 +24,14 @@ def test_the_layers_are_the_documented_ones():
     for layer in layers:
         for stage in layer.split("|"):
             assert f"`{stage.strip()}`" in page, stage
+
+
+def test_the_public_api_is_the_documented_one():
+    import re
+
+    import mlwright
+
+    page = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    section = page[page.index("## The public API") :]
+    documented = set(re.findall(r"^\| `mlwright\.(\w+)` \|", section, re.MULTILINE))
+    assert documented == set(mlwright.__all__)
