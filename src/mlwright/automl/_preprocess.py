@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlwright.automl._text import TextScorer
 from mlwright.errors import DataError
 
 __all__ = ["Preprocessor", "FeatureSpec", "category_key"]
@@ -298,7 +299,6 @@ class Preprocessor:
         out-of-fold scores in those positions of its training matrix instead, so that no row's
         feature comes from a model that saw its label.
         """
-        from mlwright.automl._text import TextScorer
 
         fitted: list[tuple[FeatureSpec, np.ndarray]] = []
         for spec in self.specs_:

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.data._read import open_table
 from mlwright.data._table import Table
 
 __all__ = ["fingerprint"]
@@ -112,8 +113,6 @@ def fingerprint(data: Any) -> str:
     if isinstance(data, Table):
         return _fingerprint_table(data)
     if isinstance(data, pd.DataFrame):
-        from mlwright.data._read import open_table
-
         with open_table(data) as table:
             return _fingerprint_table(table)
     raise TypeError(f"fingerprint() takes a DataFrame or a Table, got {type(data).__name__}")

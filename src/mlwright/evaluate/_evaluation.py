@@ -11,6 +11,7 @@ from mlwright.errors import ConfigError, DataError
 from mlwright.evaluate._calibration import (
     AdjustedPredictor,
     ProbabilityCalibrator,
+    expected_calibration_error,
     fit_calibrator,
     reliability_curve,
 )
@@ -467,7 +468,6 @@ def calibrate(model: Any, data: Any, *, method: str = "isotonic") -> tuple[Any, 
         and ``method``, ``n_rows``, ``ece_before``, ``ece_after`` (on ``data`` itself: an
         optimistic figure; evaluate on other rows for an honest one).
     """
-    from mlwright.evaluate._calibration import expected_calibration_error
 
     if model.task == "regression":
         raise ConfigError("Calibration applies to classifiers; this model predicts a number.")

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from mlwright.errors import ConfigError, DataError
+from mlwright.evaluate._calibration import AdjustedPredictor
+from mlwright.evaluate._compare import DEFAULT_METRIC
 from mlwright.evaluate._metrics import greater_is_better, prepare, weighted_metric
 
 NATIVE_FAMILIES = ("lightgbm", "xgboost")
@@ -29,7 +31,6 @@ _MAX_ROWS_DEPENDENCE = 300
 
 def base_predictor(predictor: Any) -> Any:
     """The training engine's predictor under any calibration/threshold wrapper."""
-    from mlwright.evaluate._calibration import AdjustedPredictor
 
     while isinstance(predictor, AdjustedPredictor):
         predictor = predictor.predictor
@@ -141,7 +142,6 @@ def _predictions(model: Any, frame) -> np.ndarray:
 
 
 def _model_metric(model: Any) -> str:
-    from mlwright.evaluate._compare import DEFAULT_METRIC
 
     name = (getattr(model, "metrics", None) or {}).get("metric")
     return str(name) if name else DEFAULT_METRIC[model.task]

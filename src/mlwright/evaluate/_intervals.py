@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mlwright.errors import ConfigError
+from mlwright.evaluate._metrics import prepare, weighted_metric
 
 # Chunk size in resamples; chosen so that a chunk of counts on ~16k rows stays near 16 MB.
 _CHUNK_CELLS = 2_000_000
@@ -202,7 +203,6 @@ def bootstrap_interval(
     check_resampling(n_resamples, confidence)
     if callable(metric):
         return _callable_interval(metric, y_true, y_pred, n_resamples, confidence, seed)
-    from mlwright.evaluate._metrics import prepare, weighted_metric
 
     data = prepare(y_true, y_pred, task=task, classes=classes)
     point = float(weighted_metric(metric, data, np.ones((1, data.n_rows)))[0])

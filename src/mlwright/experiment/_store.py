@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlwright.experiment._assignment import Ramp, assign, weights_at
 from mlwright.experiment._errors import ExperimentError
 
 _SCHEMA = """
@@ -272,7 +273,6 @@ class ExperimentStore:
         sticky assignment; an outcome whose request is not logged yet keeps a NULL arm and is
         resolved at analysis time.
         """
-        from mlwright.experiment._assignment import Ramp, assign, weights_at
 
         ramp = Ramp(**experiment.ramp) if experiment.ramp else None
         rows = []

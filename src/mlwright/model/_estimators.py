@@ -15,6 +15,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
+from mlwright.model._train_api import train
+
 # The search needs 10 labelled rows to cross-validate; fail early, as scikit-learn does.
 _MIN_SAMPLES = 10
 
@@ -74,7 +76,6 @@ class _AutoEstimator(BaseEstimator):
         return pd.DataFrame(array, columns=columns)
 
     def _fit_frame(self, X: Any, y: Any, task: str) -> Any:
-        from mlwright.model._train_api import train
 
         frame = self._validate_features(X, reset=True)
         if len(frame) != len(y):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwright.errors import ConfigError
+from mlwright.monitor._drift import DriftSettings
 
 logger = logging.getLogger("mlwright.alerts")
 
@@ -122,7 +123,6 @@ class AlertConfig:
             raise ConfigError(
                 f"The webhook in {where} must be an http:// or https:// URL; got {webhook!r}."
             )
-        from mlwright.monitor._drift import DriftSettings
 
         DriftSettings.from_dict(document.get("drift"))  # validate early, with its message
         return cls(

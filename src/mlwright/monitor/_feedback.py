@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import ConfigError, DataError
+from mlwright.monitor._reference import category_strings
 
 _FEEDBACK_SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -237,7 +238,6 @@ def join_feedback(
 
 
 def _key_strings(values: pd.Series) -> pd.Series:
-    from mlwright.monitor._reference import category_strings
 
     return category_strings(values).reindex(values.index).astype(object)
 

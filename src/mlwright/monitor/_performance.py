@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import ConfigError
+from mlwright.monitor._reference import category_strings
 
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
 _COUNT = re.compile(r"^\s*(\d+)\s*(rows?|predictions?)?\s*$", re.IGNORECASE)
@@ -165,7 +166,6 @@ def _y_true(model: Any, labelled: Any) -> np.ndarray:
         return pd.to_numeric(pd.Series(actual), errors="coerce").to_numpy(float)
     # Outcomes arrive as JSON (numbers or text); match them to the classes by their text.
     by_text = {str(label): label for label in model.classes or []}
-    from mlwright.monitor._reference import category_strings
 
     texts = category_strings(pd.Series(actual, dtype=object)).reindex(range(len(actual)))
     return np.asarray([by_text.get(text, text) for text in texts], dtype=object)

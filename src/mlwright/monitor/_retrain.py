@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import ConfigError, DataError
+from mlwright.monitor._feedback import read_log
+from mlwright.monitor._reference import category_strings
 
 POLICIES = ("never", "if-better", "always")
 # Settings recorded in lineage that train() accepts again.
@@ -94,7 +96,6 @@ def registered_name(reference: str) -> str | None:
 
 
 def _labels_as_classes(model: Any, values: Any) -> np.ndarray:
-    from mlwright.monitor._reference import category_strings
 
     series = pd.Series(values, dtype=object).reset_index(drop=True)
     if model.task == "regression":
@@ -114,7 +115,6 @@ def data_from_log(
     since: float | None = None,
 ) -> pd.DataFrame:
     """Logged features of labelled predictions, with the outcome in the target column."""
-    from mlwright.monitor._feedback import read_log
 
     log = read_log(log_uri, model=name, since=since, with_feedback=True).labelled()
     if len(log) == 0:

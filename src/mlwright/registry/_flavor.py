@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlwright import __version__
+
 __all__ = ["ARTIFACT_KEY", "CODE_FILE", "MLMODEL_FILE", "add_pyfunc_flavor", "has_pyfunc_flavor"]
 
 MLMODEL_FILE = "MLmodel"
@@ -61,8 +63,6 @@ def pyfunc_files() -> dict[str, bytes]:
     from importlib import metadata
 
     import yaml
-
-    from mlwright import __version__
 
     def version(distribution: str, default: str) -> str:
         try:

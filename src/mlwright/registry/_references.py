@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from mlwright.errors import RegistryError
+from mlwright.registry._registry import _model_version
 from mlwright.registry._store import home, open_store, quiet_mlflow, translate_errors
 
 _RUNS = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
@@ -80,7 +81,6 @@ def resolve(reference: str, *, tracking_uri: str | None = None) -> Path:
             source = _run_source(store, run_id, path, text)
             _download(store, source, target, text)
         return target
-    from mlwright.registry._registry import _model_version
 
     name = (by_version or by_alias)["name"]
     wanted = by_version["version"] if by_version else by_alias["alias"]

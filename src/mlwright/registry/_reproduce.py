@@ -18,7 +18,8 @@ from typing import Any
 
 from mlwright.errors import RegistryError
 from mlwright.registry._registry import MODEL_PATH
-from mlwright.registry._store import Store, open_store, quiet_mlflow, translate_errors
+from mlwright.registry._store import Store, home, open_store, quiet_mlflow, translate_errors
+from mlwright.registry._tracking import TAG_DATA_COPY
 
 __all__ = ["ReproduceResult", "reproduce"]
 
@@ -300,7 +301,6 @@ def _find_data(
     *,
     na_values: Any = None,
 ) -> tuple[str, str]:
-    from mlwright.registry._tracking import TAG_DATA_COPY
 
     tried = []
     for source, origin in candidates:
@@ -345,7 +345,6 @@ def _find_data(
 def _keep(path: Path) -> Path:
     # The stored copy is downloaded into a temporary folder; the new run records it as its
     # data, so keep it where the user can find it.
-    from mlwright.registry._store import home
 
     destination = home() / "reproduce-data" / f"{int(time.time())}-{path.name}"
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlwright.config import get_settings
 from mlwright.errors import RegistryError
 
 DEFAULT_EXPERIMENT = "mlwright"
@@ -47,7 +48,6 @@ def home() -> Path:
     configured = os.environ.get("MLWRIGHT_HOME")
     if configured:
         return Path(configured).expanduser().resolve()
-    from mlwright.config import get_settings
 
     return Path(get_settings().home).expanduser().resolve()
 

@@ -32,8 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlwright import __version__
 from mlwright.errors import RegistryError
-from mlwright.registry._registry import MODEL_PATH, VersionInfo, register_version
+from mlwright.registry._flavor import add_pyfunc_flavor
+from mlwright.registry._references import _MODELS_ALIAS, _MODELS_VERSION
+from mlwright.registry._registry import MODEL_PATH, VersionInfo, _model_version, register_version
 from mlwright.registry._store import (
     DEFAULT_EXPERIMENT,
     Store,
@@ -142,7 +145,6 @@ class TrainingRun:
                 "Only a saved model can be logged to MLflow: call model.save(DIRECTORY) first "
                 "(`mlwright train` saves it for you)."
             )
-        from mlwright.registry._flavor import add_pyfunc_flavor
 
         client = self.store.client
         lineage = model.lineage or {}
@@ -233,7 +235,6 @@ def start_training_run(
     RegistryError
         The store cannot be reached (the message names the URI).
     """
-    from mlwright import __version__
 
     store = store or open_store(tracking_uri)
     name = experiment or os.environ.get("MLWRIGHT_EXPERIMENT") or DEFAULT_EXPERIMENT
@@ -595,9 +596,6 @@ def log_evaluation(
     if text.startswith("runs:/"):
         run_id = text.removeprefix("runs:/").split("/", 1)[0]
     else:
-        from mlwright.registry._references import _MODELS_ALIAS, _MODELS_VERSION
-        from mlwright.registry._registry import _model_version
-
         match = _MODELS_VERSION.match(text) or _MODELS_ALIAS.match(text)
         if match is None:
             return None

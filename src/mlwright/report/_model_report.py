@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlwright import __version__
+from mlwright.report._profile_page import _environment, _number
+
 __all__ = [
     "model_report_context",
     "model_report_html",
@@ -88,7 +91,6 @@ def model_report_context(
     reference
         How the model was named on the command line (shown in the details).
     """
-    from mlwright import __version__
     from mlwright.evaluate import (
         evaluate,
         native_importance,
@@ -293,13 +295,11 @@ def _worse_than(row: dict[str, Any], primary: dict[str, Any], evaluation: dict[s
 
 def model_report_html(context: dict[str, Any]) -> str:
     """Render the report context as one self-contained HTML document."""
-    from mlwright.report._profile_page import _environment
 
     return _environment().get_template("model_report.html.j2").render(**context)
 
 
 def _md_number(value: Any) -> str:
-    from mlwright.report._profile_page import _number
 
     return _number(value)
 

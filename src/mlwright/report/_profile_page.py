@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mlwright.report._plots import association_plot, histogram_plot
+
 __all__ = ["profile_page", "save_profile_page"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -67,7 +69,6 @@ def profile_page(profile: Any, findings: list[Any] | None = None) -> str:
         A complete HTML document with no external references: styles are inline and every
         plot is a ``data:image/png;base64`` URI.
     """
-    from mlwright.report._plots import association_plot, histogram_plot
 
     data = profile.to_dict()
     columns = []

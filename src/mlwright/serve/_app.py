@@ -25,9 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mlwright import __version__
 from mlwright.serve._auth import PUBLIC_PATHS, token_matches
 from mlwright.serve._batching import Batcher
+from mlwright.serve._experiment_routes import attach_experiments
 from mlwright.serve._grpc import start_grpc_server
 from mlwright.serve._log import PredictionLog, open_log_store
 from mlwright.serve._metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from mlwright.serve._monitoring_routes import build_monitoring_router
 from mlwright.serve._oip_routes import build_oip_router
 from mlwright.serve._openapi import server_openapi
 from mlwright.serve._registry import ModelRegistry, ServedModel, Watcher
@@ -395,11 +397,9 @@ def create_app(
     app.add_middleware(_GuardMiddleware, state_getter=lambda: state)
     app.dependency_overrides[get_serve_settings] = lambda: state.settings
     # Monitoring: POST /feedback, GET /dashboard (owned by the monitoring stage).
-    from mlwright.serve._monitoring_routes import build_monitoring_router
 
     app.include_router(build_monitoring_router(state))
     # Online experiments: arm routing, POST /outcome, GET /experiments (experiment stage).
-    from mlwright.serve._experiment_routes import attach_experiments
 
     attach_experiments(app, state)
 

@@ -27,6 +27,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from mlwright.errors import MlwrightError
+from mlwright.serve._registry import load_served_model
+from mlwright.serve._validate import RequestValidationError, problem
+
 logger = logging.getLogger(__name__)
 
 #: Seconds between reads of the experiment definitions.
@@ -110,8 +114,6 @@ class ExperimentRouting:
     def _load(self, reference: str, name: str) -> Any:
         model = self._loaded.get(reference)
         if model is None:
-            from mlwright.serve._registry import load_served_model
-
             model = self._loaded[reference] = load_served_model(reference, name=name)
         return model
 
@@ -306,7 +308,6 @@ class ExperimentRouting:
 
 def _unit_value(value: Any, where: str, status: int) -> str:
     """A unit key given as a parameter or header, checked (strings and whole numbers only)."""
-    from mlwright.serve._validate import RequestValidationError, problem
 
     text = None
     if isinstance(value, str):
@@ -361,7 +362,6 @@ def _router(state: Any) -> APIRouter:
         "conversion", "value": 1}`` or a list of such objects (``experiment`` may be left out
         when one experiment is running).
         """
-        from mlwright.errors import MlwrightError
 
         if getattr(state, "experiments", None) is None:
             return _json(
@@ -454,7 +454,6 @@ def dashboard_panel(state: Any) -> dict[str, Any]:
     """
     import math
 
-    from mlwright.errors import MlwrightError
     from mlwright.experiment import ExperimentStore, Ramp, analyze, weights_at
 
     routing = state.experiments

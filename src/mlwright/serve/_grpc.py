@@ -19,6 +19,8 @@ import grpc
 import numpy as np
 
 from mlwright import __version__
+from mlwright.errors import ConfigError
+from mlwright.serve._auth import token_matches
 from mlwright.serve._experiment_routes import UNIT_HEADER
 from mlwright.serve._oip import (
     RAW_DTYPES,
@@ -90,7 +92,6 @@ class InferenceServicer:
         token = self.state.settings.token
         if not token:
             return True
-        from mlwright.serve._auth import token_matches
 
         metadata = dict(context.invocation_metadata() or ())
         if token_matches(token, metadata.get("authorization")):
@@ -358,7 +359,6 @@ class GrpcServer:
         ConfigError
             The port cannot be bound.
         """
-        from mlwright.errors import ConfigError
 
         self._thread.start()
         self._ready.wait(60)

@@ -24,6 +24,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mlwright.errors import MlwrightError
+from mlwright.serve._log import AGGREGATE_RESOLUTIONS, LABEL_SQL, aggregated_id
+
 #: Points per time series on the dashboard (longer series are aggregated into wider buckets).
 MAX_POINTS = 120
 #: Newest logged rows whose drift the dashboard shows.
@@ -89,7 +92,6 @@ def _series(path: str, model: str, since: float, until: float) -> dict[str, Any]
     SQL. Nothing here reads the whole log, so a freshly started server answers as fast as a
     running one.
     """
-    from mlwright.serve._log import AGGREGATE_RESOLUTIONS, LABEL_SQL, aggregated_id
 
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
@@ -214,7 +216,6 @@ CREATE INDEX IF NOT EXISTS drift_history_model_time ON drift_history (model, com
 def _compute_health(served: Any, uri: str) -> dict[str, Any]:
     """Drift of the newest :data:`DRIFT_ROWS` rows and live metrics of the newest
     :data:`LABELLED_ROWS` labelled rows: bounded recent samples, not the whole log."""
-    from mlwright.errors import MlwrightError
     from mlwright.monitor import drift, live_performance, load_reference, read_log
     from mlwright.monitor._monitor import logged_predictions
 
@@ -483,7 +484,6 @@ def build_monitoring_router(state: Any) -> APIRouter:
         ``{"items": [...]}`` with several. ``row`` is the row within the request (0 for
         single-row requests).
         """
-        from mlwright.errors import MlwrightError
         from mlwright.monitor import record_feedback
 
         uri = log_uri()

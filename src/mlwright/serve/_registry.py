@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwright.errors import ModelError
+from mlwright.serve._fastpath import FastPath
 
 __all__ = ["FieldSpec", "ModelRegistry", "ServedModel", "load_served_model", "model_name_for"]
 
@@ -134,7 +135,6 @@ class ServedModel:
         self.decide = getattr(model.predictor, "decide", None)
 
     def _build_fast_path(self) -> Any:
-        from mlwright.serve._fastpath import FastPath
 
         fast = FastPath.build(self.model.predictor)
         if fast is None:

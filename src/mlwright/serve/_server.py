@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlwright.errors import ConfigError
+from mlwright.serve._app import create_app
 from mlwright.serve._registry import ModelRegistry, load_served_model
 from mlwright.serve._settings import ServeSettings
 
@@ -43,7 +44,6 @@ def build_registry(arguments: Sequence[str]) -> ModelRegistry:
 
 def app_from_environment() -> Any:
     """App factory for multi-worker mode: each worker process loads the models itself."""
-    from mlwright.serve._app import create_app
 
     arguments = json.loads(os.environ[_MODELS_ENV])
     settings = ServeSettings()
@@ -62,8 +62,6 @@ def run_server(arguments: Sequence[str], settings: ServeSettings) -> None:
         Host, ports, token, batching, log, watch.
     """
     import uvicorn
-
-    from mlwright.serve._app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Background threads (prediction log, watcher) hand the interpreter back to the request
