@@ -292,3 +292,37 @@ def test_na_values_given_at_training_apply_at_prediction(tmp_path):
     written = pd.read_csv(predictions, keep_default_na=False)
     expected = loaded.predict_proba(frame)
     assert written["proba_+"].to_numpy() == pytest.approx(expected["+"].to_numpy())
+
+
+def test_a_free_text_column_trains_and_predicts_through_the_command_line(tmp_path):
+    """A full name whose title carries the signal: the name is text, read by the model."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    chance = {"Mr.": 0.1, "Mrs.": 0.85, "Miss.": 0.8, "Master.": 0.6}
+    first = ["John", "Mary", "Anna", "William", "James", "Ida", "Rose", "Karl", "Owen"]
+    last = ["Smith", "Braund", "Cumings", "Allen", "Moran", "McCarthy", "Futrelle"]
+    rows = []
+    for index in range(400):
+        title = rng.choice(list(chance), p=[0.5, 0.2, 0.2, 0.1])
+        name = f"{rng.choice(last)}, {title} {rng.choice(first)} {rng.choice(first)} {index}"
+        fare = round(float(rng.gamma(2.0, 15.0)), 2)
+        rows.append({"name": name, "fare": fare, "survived": rng.random() < chance[title]})
+    frame = pd.DataFrame(rows).replace({"survived": {True: "yes", False: "no"}})
+    data = tmp_path / "passengers.csv"
+    frame.to_csv(data, index=False)
+    model = tmp_path / "model"
+    result = mlwright("train", data, "--target", "survived", *FAST, "--output", model)
+    assert result.returncode == 0, result.stderr
+    schema = json.loads((model / "schema.json").read_text())
+    assert {c["name"]: c["semantic_type"] for c in schema["columns"]}["name"] == "text"
+    new = tmp_path / "new.csv"
+    pd.DataFrame(
+        {"name": ["Nobody, Mr. Tom Tim 9001", "Nobody, Mrs. Tom Tim 9002"], "fare": [20.0, 20.0]}
+    ).to_csv(new, index=False)
+    predictions = tmp_path / "predictions.csv"
+    result = mlwright("predict", model, new, "--output", predictions)
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(predictions)
+    # Same fare, unseen names: only the title differs, and the model reads it.
+    assert written["proba_yes"].iloc[1] > written["proba_yes"].iloc[0] + 0.3
