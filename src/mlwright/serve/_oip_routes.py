@@ -43,7 +43,6 @@ def build_oip_router(state: Any) -> APIRouter:
     router = APIRouter()
     registry = state.registry
 
-    # -- Open Inference Protocol ---------------------------------------------------------------
     @router.get("/v2/health/live", tags=["v2"], summary="Server liveness")
     async def live() -> dict[str, bool]:
         return {"live": True}

@@ -8,9 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from mlwright.serve._oip import (
-    new_request_id,
-)
+from mlwright.serve._oip import new_request_id
 from mlwright.serve._responses import (
     check_content_type,
     error_response,
@@ -33,7 +31,6 @@ def build_rest_router(state: Any) -> APIRouter:
     router = APIRouter()
     registry = state.registry
 
-    # plain JSON --------------------------------------------------------------------------
     async def _predict(request: Request, name: str | None) -> Response:
         started = time.perf_counter()
         model = registry.get(name)
