@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -68,6 +69,9 @@ def test_family_fits_and_predicts(design, name, task):
         # Better than predicting the mean on held-out rows of the training data.
         held = module.predict(model, features[split:], task=task)
         assert np.mean((held - target[split:]) ** 2) < np.var(target[split:])
+    # A fitted model is saved in the artifact: it must pickle, and predict the same after.
+    restored = pickle.loads(pickle.dumps(model))
+    assert np.allclose(module.predict(restored, test, task=task), output)
 
 
 def test_linear_auto_regularisation_is_chosen_by_inner_cross_validation():

@@ -88,6 +88,49 @@ def _network(n_numeric: int, cardinalities: list[int], n_outputs: int, params: d
     return network
 
 
+def _shape_params(params: dict) -> dict:
+    """The parameters that shape the network (what rebuilding it needs)."""
+    return {
+        "hidden": int(params.get("hidden", _HIDDEN)),
+        "layers": int(params.get("layers", 3)),
+        "dropout": float(params.get("dropout", _DROPOUT)),
+    }
+
+
+class _Fitted:
+    """A trained network kept as plain data: its shape and its weights.
+
+    The network's classes are built inside :func:`_network` (PyTorch is imported only when the
+    family is used), so they cannot be pickled by name; the artifact stores the shape and the
+    state dict, and the network is rebuilt (in evaluation mode) on first use after loading.
+    """
+
+    def __init__(self, network, shape: tuple, encoder, n_classes: int, center, scale) -> None:
+        self.shape = shape
+        self.state = {key: value.detach().clone() for key, value in network.state_dict().items()}
+        self.encoder = encoder
+        self.n_classes = n_classes
+        self.center = center
+        self.scale = scale
+        self._network = network
+
+    def network(self):
+        if self._network is None:
+            import torch
+
+            n_numeric, cardinalities, n_outputs, params = self.shape
+            network = _network(n_numeric, cardinalities, n_outputs, params, torch.Generator())
+            network.load_state_dict(self.state)
+            network.eval()
+            self._network = network
+        return self._network
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_network"] = None
+        return state
+
+
 class _Encoder:
     """Numbers through the dense encoding; categorical codes shifted so 0 means missing."""
 
@@ -200,17 +243,18 @@ def fit(
         network.load_state_dict(best_state)
         done = best_epoch
     network.eval()
-    return (network, encoder, task, n_classes, center, scale), int(max(done, 1))
+    shape = (numeric.shape[1], encoder.cardinalities, n_outputs, _shape_params(params))
+    return _Fitted(network, shape, encoder, n_classes, center, scale), int(max(done, 1))
 
 
 def predict(model: Any, X: np.ndarray, *, task: str, n_threads: int = 1) -> np.ndarray:
     """Class probabilities (n, k) for classification, values for regression."""
     import torch
 
-    network, encoder, _task, n_classes, center, scale = model
-    numeric, codes = encoder.transform(X)
+    numeric, codes = model.encoder.transform(X)
+    center, scale, n_classes = model.center, model.scale, model.n_classes
     with torch.no_grad():
-        output = network(numeric, codes)
+        output = model.network()(numeric, codes)
         if task == "regression":
             return output[:, 0].numpy().astype(float) * scale + center
         proba = torch.softmax(output, dim=1).numpy().astype(float)
