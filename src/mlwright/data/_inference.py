@@ -13,6 +13,7 @@ from typing import Any
 
 from mlwright.data._columns import ISO_FORMAT, ColumnSchema, scalar
 from mlwright.data._names import suggest_names
+from mlwright.data._stats import is_integer_type
 from mlwright.data._table import Table, fetch_one, quote_identifier
 from mlwright.errors import DataError
 
@@ -64,18 +65,6 @@ _BOOLEAN_WORDS = (
     {"y", "n"},
 )
 _ID_TOKENS = {"id", "ids", "key", "uuid", "guid", "number", "no", "num", "nr", "index", "idx"}
-_INTEGER_TYPES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,7 +75,7 @@ def _storage_type(duckdb_type: str) -> str:
     kind = duckdb_type.upper()
     if kind == "BOOLEAN":
         return "boolean"
-    if kind.startswith(_INTEGER_TYPES):
+    if is_integer_type(kind):
         return "integer"
     if kind.startswith(("FLOAT", "DOUBLE", "DECIMAL", "REAL")):
         return "float"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlwright.data._names import suggest_names
+from mlwright.data._stats import storage_kind
 from mlwright.data._table import fetch_one, quote_identifier
 from mlwright.errors import ConfigError
 
@@ -58,21 +59,6 @@ _NUMBER_SQL = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 _NUMBER_COMMA_SQL = r"[-+]?(\d+,?\d*|,\d+)([eE][-+]?\d+)?"
 _INTEGER_SQL = r"[-+]?\d+"
 _TEXT_TYPES = ("VARCHAR",)
-_NUMERIC_TYPES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "FLOAT",
-    "DOUBLE",
-    "REAL",
-    "DECIMAL",
-)
 
 Counts = dict[str, dict[str, int]]
 
@@ -363,7 +349,9 @@ def apply_to_table(
             if count_empty:
                 aggregates.append(f"count(*) - count({identifier})")
                 layout.append((name, "null", ""))
-            values = _numeric_marker_values(markers or ()) if base in _NUMERIC_TYPES else []
+            values = (
+                _numeric_marker_values(markers or ()) if storage_kind(base) == "numeric" else []
+            )
             if values:
                 numeric_markers[name] = values
                 for marker, value in values:
