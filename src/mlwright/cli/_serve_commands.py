@@ -57,6 +57,12 @@ def serve(
         help="Prediction log store: sqlite:///path.db (default <home>/predictions.db), "
         "jsonl:///path.jsonl, or none.",
     ),
+    log_durable: bool = typer.Option(
+        True,
+        "--log-durable/--log-buffered",
+        help="Answer a prediction only once it is in the log (default; survives kill -9), or "
+        "answer at once and write the log behind.",
+    ),
 ) -> None:
     """Serve models over REST and gRPC until stopped (Ctrl-C or SIGTERM)."""
     from mlwright.serve import ServeSettings, run_server
@@ -71,6 +77,7 @@ def serve(
         "max_batch_size": max_batch_size,
         "max_batch_delay_ms": max_batch_delay_ms,
         "max_body_bytes": max_body_bytes,
+        "log_durable": log_durable,
         "token": token if token is not None else os.environ.get("MLWRIGHT_TOKEN", ""),
     }
     if log is not None:

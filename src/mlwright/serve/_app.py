@@ -27,7 +27,7 @@ from mlwright.serve._auth import PUBLIC_PATHS, token_matches
 from mlwright.serve._batching import Batcher
 from mlwright.serve._experiment_routes import attach_experiments
 from mlwright.serve._grpc import start_grpc_server
-from mlwright.serve._log import PredictionLog, open_log_store
+from mlwright.serve._log import LAST_APPENDED, PredictionLog, open_log_store
 from mlwright.serve._metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from mlwright.serve._monitoring_routes import build_monitoring_router
 from mlwright.serve._oip_routes import build_oip_router
@@ -241,7 +241,12 @@ class _GuardMiddleware:
                 # The prediction endpoints are dispatched here, skipping the router's matching
                 # and dependency solving; their FastAPI routes still document them.
                 handler, arguments = direct
+                log = state.log
+                if log is not None and log.durable:
+                    LAST_APPENDED.set(0)
                 response = await handler(Request(scope, wrapped_receive), *arguments)
+                if log is not None and log.durable:
+                    response = await _logged_or_503(log, response)
                 await response(scope, wrapped_receive, send_wrapper)
             else:
                 await self.app(scope, wrapped_receive, send_wrapper)
@@ -255,6 +260,30 @@ class _GuardMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+#: Seconds an answer waits for its prediction to be committed to the log, at most.
+LOG_WAIT_SECONDS = 10.0
+
+
+async def _logged_or_503(log: PredictionLog, response: Response) -> Response:
+    # A durable log: answer only once the request's prediction is committed, so a server
+    # killed outright has logged everything it answered. A prediction the log could not take
+    # (disk full, read-only, queue full) is answered 503 instead of 200.
+    sequence = LAST_APPENDED.get()
+    if sequence == 0 or await log.wait_logged(sequence, LOG_WAIT_SECONDS):
+        return response
+    reason = log.last_error or "the log writer did not keep up (queue full or too slow)"
+    return json_response(
+        {
+            "error": "The prediction was made but could not be written to the prediction log "
+            f"({log.store.uri}: {reason}), so it is not answered: every answered prediction "
+            "is logged. Free space on the log's disk or make it writable; or restart the "
+            "server with --log-buffered to answer without waiting for the log."
+        },
+        status=503,
+        headers={"retry-after": "1"},
+    )
 
 
 async def _send_413(send: Callable, limit: int) -> None:
@@ -347,6 +376,7 @@ def create_app(
                 open_log_store(uri),
                 max_queue=settings.log_queue_size,
                 on_drop=metrics.log_dropped.inc,
+                durable=settings.log_durable,
             )
         )
     elif log is False:

@@ -22,6 +22,7 @@ from mlwright import __version__
 from mlwright.errors import ConfigError
 from mlwright.serve._auth import token_matches
 from mlwright.serve._experiment_routes import UNIT_HEADER
+from mlwright.serve._log import LAST_APPENDED
 from mlwright.serve._oip import (
     RAW_DTYPES,
     decode_inputs,
@@ -191,7 +192,18 @@ class InferenceServicer:
             self._count("infer", grpc.StatusCode.INVALID_ARGUMENT, started)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, summary(err.problems))
             raise  # abort raises; this keeps type checkers informed
+        log = self.state.log
+        LAST_APPENDED.set(0)
         self.state.record(model, request_id, columns, labels, probabilities, started, arm=arm)
+        if log is not None and log.durable and not await log.wait_logged(LAST_APPENDED.get()):
+            # As over HTTP (a 503): a durable log answers only what it has logged.
+            self._count("infer", grpc.StatusCode.UNAVAILABLE, started)
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "The prediction was made but could not be written to the prediction log "
+                f"({log.store.uri}: {log.last_error or 'the writer did not keep up'}). Free "
+                "space on the log's disk or make it writable.",
+            )
         response = pb.ModelInferResponse(
             model_name=model.name, model_version=model.version, id=request_id
         )

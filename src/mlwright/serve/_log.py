@@ -1,4 +1,4 @@
-"""The prediction log: every prediction, appended without the request path waiting on disk.
+"""The prediction log: every prediction, appended without the request path touching the disk.
 
 The request path calls :meth:`PredictionLog.append`, which only puts one tuple on a bounded
 in-memory queue (a few microseconds). A background thread drains the queue in batches and
@@ -6,6 +6,13 @@ writes them to a store in one transaction per batch. When the queue is full the 
 written: it is counted in :attr:`PredictionLog.dropped` (exposed in ``/metrics``), never lost
 silently. :meth:`PredictionLog.close` drains everything still queued, so a graceful shutdown
 loses nothing.
+
+A *durable* log (``durable=True``, the server's default) numbers every queued record and lets
+the server wait, before it answers, until the writer committed that number
+(:meth:`PredictionLog.wait_logged`): then a process killed outright (``kill -9``) has logged
+every prediction it answered. The writer then writes whatever is queued as soon as it can
+(group commit: requests arriving during one transaction share the next) instead of letting
+records gather for ``interval`` seconds.
 
 Stores are chosen by URI scheme behind :class:`LogStore` (``sqlite:///path.db`` by default,
 ``jsonl:///path.jsonl``); :func:`register_log_store` adds more (e.g. PostgreSQL).
@@ -23,6 +30,10 @@ opens it.
 from __future__ import annotations
 
 import abc
+import asyncio
+import collections
+import contextlib
+import contextvars
 import json
 import math
 import queue
@@ -39,6 +50,7 @@ from mlwright.serve import _json as fast_json
 
 __all__ = [
     "AGGREGATE_RESOLUTIONS",
+    "LAST_APPENDED",
     "LOG_COLUMNS",
     "JsonlLogStore",
     "LogRecord",
@@ -64,6 +76,13 @@ LOG_COLUMNS = (
     "prediction",
     "probabilities",
     "latency_ms",
+)
+
+#: The number :meth:`PredictionLog.append` gave the record it queued last in this context (a
+#: request's task, a gRPC thread): 0 when nothing was appended, -1 when the record was dropped.
+#: The server sets it to 0 before a request and waits for the number after it.
+LAST_APPENDED: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "mlwright_log_last_appended", default=0
 )
 
 # One request as queued: (request_id, unix time, model, version, arm, features, predictions,
@@ -461,6 +480,9 @@ class PredictionLog:
         (and so its effect on request latency) small.
     on_drop
         Called with the number of rows dropped (the server counts them in ``/metrics``).
+    durable
+        Number the records so that :meth:`wait_logged` can wait for their commit, and write
+        each batch at once (``interval`` is then not waited).
     """
 
     def __init__(
@@ -471,16 +493,29 @@ class PredictionLog:
         batch_size: int = 2048,
         interval: float = 0.05,
         on_drop: Callable[[int], None] | None = None,
+        durable: bool = False,
     ) -> None:
         self.store = store
         self.batch_size = batch_size
         self.interval = interval
+        self.durable = durable
         self.dropped = 0
         self.written = 0
         self.failed = 0
+        #: Why the last write failed (shown in the answer of a request that waited for it).
+        self.last_error = ""
         self._on_drop = on_drop
-        self._queue: queue.Queue[LogRecord | None] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[tuple[int, LogRecord] | None] = queue.Queue(maxsize=max_queue)
         self._closed = False
+        # Records are numbered 1, 2, ... in queue order (the lock keeps numbering and queueing
+        # together when gRPC threads append beside the event loop); every number <= _done was
+        # written or failed, and the recent failures are kept as (first, last) ranges.
+        self._sequence = 0
+        self._append_lock = threading.Lock()
+        self._done = 0
+        self._done_condition = threading.Condition()
+        self._failures: collections.deque[tuple[int, int]] = collections.deque(maxlen=4096)
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
         self._thread = threading.Thread(
             target=self._run, name="mlwright-prediction-log", daemon=True
         )
@@ -519,12 +554,22 @@ class PredictionLog:
         )
         if self._closed:
             self._count_drop(len(predictions))
+            LAST_APPENDED.set(-1)
             return False
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        with self._append_lock:
+            try:
+                self._queue.put_nowait((self._sequence + 1, record))
+            except queue.Full:
+                dropped = True
+            else:
+                dropped = False
+                self._sequence += 1
+                sequence = self._sequence
+        if dropped:
             self._count_drop(len(predictions))
+            LAST_APPENDED.set(-1)
             return False
+        LAST_APPENDED.set(sequence)
         return True
 
     def _count_drop(self, rows: int) -> None:
@@ -541,12 +586,12 @@ class PredictionLog:
         stop = False
         while not stop:
             first = self._queue.get()
-            batch: list[LogRecord] = []
+            batch: list[tuple[int, LogRecord]] = []
             if first is None:
                 stop = True
             else:
                 batch.append(first)
-                if self.interval > 0 and not self._closed:
+                if self.interval > 0 and not self._closed and not self.durable:
                     time.sleep(self.interval)
             while len(batch) < self.batch_size:
                 try:
@@ -559,29 +604,88 @@ class PredictionLog:
                 batch.append(item)
             if batch:
                 self._write(batch)
+                self._settle(batch[-1][0])
             for _ in range(len(batch) + (1 if stop else 0)):
                 self._queue.task_done()
 
-    def _write(self, batch: list[LogRecord]) -> None:
+    def _write(self, batch: list[tuple[int, LogRecord]]) -> None:
         rows: list[tuple[Any, ...]] = []
-        for record in batch:
+        for sequence, record in batch:
             try:
                 rows.extend(_rows(record))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as err:
                 # A value that cannot be logged must not stop the writer; count it.
                 self.failed += len(record[6])
                 self._count_drop(len(record[6]))
+                self.last_error = f"a value cannot be logged: {err}"
+                self._failures.append((sequence, sequence))
         if not rows:
             return
         try:
             self.store.write(rows)
-        except Exception:
+        except Exception as err:
             # Disk full or store unreachable: the rows are lost, so they are counted as dropped
             # and the writer keeps going for the next batch.
             self.failed += len(rows)
             self._count_drop(len(rows))
+            self.last_error = f"{type(err).__name__}: {err}"
+            self._failures.append((batch[0][0], batch[-1][0]))
         else:
             self.written += len(rows)
+
+    def _failed(self, sequence: int) -> bool:
+        # tuple() copies the deque in one step, while the writer thread may append to it.
+        return any(first <= sequence <= last for first, last in tuple(self._failures))
+
+    def _settle(self, last: int) -> None:
+        # Every record numbered <= last is now written or failed: wake who waits for them.
+        with self._done_condition:
+            self._done = last
+            ready = [waiter for waiter in self._waiters if waiter[0] <= last]
+            if ready:
+                self._waiters = [waiter for waiter in self._waiters if waiter[0] > last]
+            self._done_condition.notify_all()
+        for sequence, loop, future in ready:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_resolve, future, not self._failed(sequence))
+
+    async def wait_logged(self, sequence: int, timeout: float = 30.0) -> bool:
+        """Wait until the record numbered ``sequence`` is committed to the store.
+
+        Parameters
+        ----------
+        sequence
+            What :data:`LAST_APPENDED` held after :meth:`append` (-1 or 0: nothing queued).
+        timeout
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True once the record is in the store; False if it was dropped, its write failed,
+            or ``timeout`` passed first.
+        """
+        if sequence <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        with self._done_condition:
+            if sequence <= self._done:
+                return not self._failed(sequence)
+            future: asyncio.Future[bool] = loop.create_future()
+            self._waiters.append((sequence, loop, future))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+
+    def wait_logged_blocking(self, sequence: int, timeout: float = 30.0) -> bool:
+        """:meth:`wait_logged` for a thread (the gRPC handlers)."""
+        if sequence <= 0:
+            return False
+        with self._done_condition:
+            if not self._done_condition.wait_for(lambda: self._done >= sequence, timeout):
+                return False
+        return not self._failed(sequence)
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far is written (True) or ``timeout`` passes."""
@@ -609,6 +713,11 @@ class PredictionLog:
                     break
         self._thread.join(max(0.0, deadline - time.monotonic()))
         self.store.close()
+
+
+def _resolve(future: asyncio.Future[bool], logged: bool) -> None:
+    if not future.done():  # a waiter that timed out cancelled its future
+        future.set_result(logged)
 
 
 def read_predictions(

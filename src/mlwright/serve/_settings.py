@@ -44,6 +44,11 @@ class ServeSettings(BaseSettings):
         ``jsonl:///path.jsonl``, or ``none`` to turn logging off.
     log_queue_size
         Records waiting for the log writer; beyond that, records are dropped and counted.
+    log_durable
+        Answer a prediction only once it is committed to the log (``MLWRIGHT_LOG_DURABLE``),
+        so a server killed outright has logged every prediction it answered; a prediction the
+        log cannot take is answered 503. False answers at once and writes behind (a kill
+        then loses the last fraction of a second of answered predictions).
     home
         mlwright's project folder (``MLWRIGHT_HOME``), holding the default log.
     """
@@ -62,6 +67,7 @@ class ServeSettings(BaseSettings):
     watch_interval_seconds: float = Field(default=5.0, gt=0.0)
     log_uri: str = ""
     log_queue_size: int = Field(default=100_000, ge=1)
+    log_durable: bool = True
     home: Path = Field(default_factory=lambda: Path.cwd() / ".mlwright")
 
     def resolved_log_uri(self) -> str:
