@@ -19,6 +19,7 @@ code, so a file that is not exactly what was saved must never reach ``pickle``.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
@@ -335,14 +336,37 @@ def _check_target(target: Path, overwrite: bool) -> None:
 
 def _move_into_place(temporary: Path, target: Path) -> None:
     if target.exists():
-        # Rename the old artifact aside first so the target path always names a complete
-        # artifact (old or new), then delete the old one.
-        retired = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:12]}"
+        if _exchange(temporary, target):
+            # One atomic step: the target now names the new artifact, ``temporary`` the old.
+            shutil.rmtree(temporary, ignore_errors=True)
+            return
+        # No atomic exchange here (not Linux, or a file system without it): rename the old
+        # artifact aside, then the new one in. A process killed between the two renames
+        # leaves no artifact at the target, the old one beside it as ``.old-<name>-...``
+        # (:func:`resolve_reference` points at it).
+        retired = target.parent / f"{RETIRED_PREFIX}{target.name}-{uuid.uuid4().hex[:12]}"
         os.replace(target, retired)
         os.replace(temporary, target)
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(temporary, target)
+
+
+RETIRED_PREFIX = ".old-"
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two directories atomically (Linux ``renameat2``); False where it cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not glibc/Linux
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    return result == 0
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -357,7 +381,11 @@ def _fsync_tree(directory: Path) -> None:
 def add_files(directory: str | os.PathLike[str], files: dict[str, bytes]) -> None:
     """Add files to a verified artifact and update its MANIFEST.
 
-    The artifact is verified first, so files are only ever added to an intact artifact.
+    The artifact is verified first, so files are only ever added to an intact artifact. The
+    new files and MANIFEST are written into a copy beside it (hard links to the existing
+    files, which are never changed in place) that then replaces it like a new save: a process
+    killed meanwhile leaves the artifact as it was, never with files its MANIFEST does not
+    list.
 
     Parameters
     ----------
@@ -368,14 +396,30 @@ def add_files(directory: str | os.PathLike[str], files: dict[str, bytes]) -> Non
     """
     root = Path(directory)
     verify_artifact(root)
-    for relative, content in files.items():
+    for relative in files:
         _check_relative(relative)
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}"
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
-    write_manifest(root)
+    staging = root.parent / f".tmp-{root.name}-{uuid.uuid4().hex[:12]}"
+    try:
+        shutil.copytree(root, staging, copy_function=_link_or_copy, symlinks=True)
+        for relative, content in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                path.unlink()  # a hard link to the artifact's file: never write through it
+            path.write_bytes(content)
+        write_manifest(staging)
+        _fsync_tree(staging)
+        _move_into_place(staging, root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, destination)
 
 
 def read_artifact(directory: Path) -> tuple[Any, dict[str, Any]]:
