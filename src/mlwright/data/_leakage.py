@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from mlwright.data._finding import Finding
 
 __all__ = ["LEAKAGE_ERROR", "LEAKAGE_WARNING", "leakage_findings", "leakage_scores"]
@@ -20,9 +23,6 @@ LEAKAGE_WARNING = 0.95
 
 def _discretise(values, numeric: bool, bins: int):
     """Integer codes: quantile bins for many-valued numbers, levels otherwise; missing = own."""
-    import numpy as np
-    import pandas as pd
-
     if numeric:
         numbers = pd.to_numeric(values, errors="coerce")
         present = numbers.notna().to_numpy()
@@ -40,8 +40,6 @@ def _discretise(values, numeric: bool, bins: int):
 
 def _oof_accuracy(x, y, folds) -> float:
     """Out-of-fold accuracy of the map 'value of x -> most frequent y' (2 folds)."""
-    import numpy as np
-
     n_x, n_y = x.max() + 1, y.max() + 1
     correct = 0
     for fold in (0, 1):
@@ -56,8 +54,6 @@ def _oof_accuracy(x, y, folds) -> float:
 
 def _oof_r2(x, y, folds) -> float:
     """Out-of-fold R^2 of the map 'value of x -> mean y' (2 folds)."""
-    import numpy as np
-
     n_x = x.max() + 1
     predictions = np.empty(len(y))
     for fold in (0, 1):
@@ -78,8 +74,6 @@ def _step_function_score(target, codes) -> float:
     (n - 1) * (1 - sum p_i^2) times. The score maps the observed number of changes onto
     [0, 1] between these two: 1 means a perfect step function of the target.
     """
-    import numpy as np
-
     # Ties in the target are broken at random: a feature that is a function of the target
     # is constant within ties anyway, while ordering ties by the feature would hide
     # unrelated features behind a few-valued target (abalone's rings vs sex).
@@ -101,8 +95,6 @@ _REVERSE_INFORMATION = 1 / 3
 
 
 def _entropy(codes) -> float:
-    import numpy as np
-
     shares = np.bincount(codes) / len(codes)
     shares = shares[shares > 0]
     return float(-(shares * np.log(shares)).sum())
@@ -114,7 +106,7 @@ def _normalised(accuracy: float, base: float) -> float:
 
 def _gini(values, labels) -> tuple[float | None, float]:
     """|2*AUC-1| of a numeric feature for a binary label, on rows where it is present."""
-    import numpy as np
+    # deferred: scipy.stats adds ~1 s to `import mlwright.data`, unused by reading
     from scipy.stats import rankdata
 
     present = ~np.isnan(values)
@@ -143,8 +135,7 @@ def leakage_scores(sample, schema: Any, target: str, semantic: dict[str, str]) -
 
     The score is the largest of these; 1.0 means the feature alone reproduces the target.
     """
-    import numpy as np
-    import pandas as pd
+    # deferred: scipy.stats adds ~1 s to `import mlwright.data`, unused by reading
     from scipy.stats import spearmanr
 
     labelled = sample[sample[target].notna()].reset_index(drop=True)

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from mlwright.data._names import suggest_names
 from mlwright.data._stats import storage_kind
 from mlwright.data._table import fetch_one, quote_identifier
@@ -467,8 +469,6 @@ def apply_to_frame(frame: Any, rule: MarkerRule) -> tuple[Any, Counts, Counts]:
     Returns the frame with markers turned into missing values where :func:`decide` says so and
     numeric columns given a numeric dtype, and the ``(missing, kept)`` counts.
     """
-    import pandas as pd
-
     missing: Counts = {}
     kept: Counts = {}
     columns: dict[str, Any] = {}
@@ -520,8 +520,6 @@ def _is_empty_cell(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip(_WHITESPACE)
     try:
-        import pandas as pd
-
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False

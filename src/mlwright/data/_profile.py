@@ -22,6 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from mlwright.data._read import open_table
 from mlwright.data._schema import Schema
 from mlwright.data._stats import TableStats, compute_stats
@@ -272,8 +275,6 @@ def profile_table(
 
 def target_associations(sample, schema, target: str) -> dict[str, dict[str, Any]]:
     """Association of every feature with ``target`` on ``sample`` (see the module docstring)."""
-    import pandas as pd
-
     result: dict[str, dict[str, Any]] = {}
     labelled = sample[sample[target].notna()]
     if len(labelled) < 3:
@@ -315,8 +316,6 @@ def target_associations(sample, schema, target: str) -> dict[str, dict[str, Any]
 
 def _levels(series):
     """Categorical codes with missing as its own level and rare levels merged."""
-    import pandas as pd
-
     values = series.astype("string").fillna("<missing>")
     counts = values.value_counts()
     if len(counts) > MAX_LEVELS:
@@ -326,7 +325,7 @@ def _levels(series):
 
 
 def _spearman(x, y) -> float | None:
-    import numpy as np
+    # deferred: scipy.stats adds ~1 s to `import mlwright.data`, unused by reading
     from scipy import stats
 
     mask = x.notna().to_numpy() & y.notna().to_numpy()
@@ -340,9 +339,6 @@ def _spearman(x, y) -> float | None:
 
 
 def _cramers_v(x, y) -> float | None:
-    import numpy as np
-    import pandas as pd
-
     table = pd.crosstab(_levels(x), _levels(y)).to_numpy(dtype=float)
     n = table.sum()
     rows, cols = table.shape
@@ -362,8 +358,6 @@ def _cramers_v(x, y) -> float | None:
 
 
 def _correlation_ratio(categories, values) -> float | None:
-    import numpy as np
-
     mask = values.notna().to_numpy()
     if mask.sum() < 3:
         return None

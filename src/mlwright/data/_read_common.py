@@ -7,6 +7,7 @@ import codecs
 import difflib
 import gzip
 import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -229,8 +230,6 @@ def _require_rows(table: Table, path: Path | str) -> None:
 
 
 def _remove(workdir: Path) -> None:
-    import shutil
-
     shutil.rmtree(workdir, ignore_errors=True)
 
 

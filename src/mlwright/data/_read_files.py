@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import arff
 import duckdb
 import pandas as pd
 
@@ -180,6 +181,7 @@ def _load_excel(
     path: Path, *, columns: Sequence[str] | None, nrows: int | None, rule: MarkerRule
 ) -> Table:
     try:
+        # deferred: openpyxl is the optional [excel] extra
         import openpyxl  # noqa: F401 - checked here to name the extra in the message
     except ImportError as err:
         raise ConfigError(
@@ -228,8 +230,6 @@ def _load_excel(
 
 
 def _load_arff(path: Path, *, columns: Sequence[str] | None, nrows: int | None) -> Table:
-    import arff
-
     head = _read_head(path, compressed=False)
     encoding = _detect_encoding(path, head, len(head) >= _HEAD_BYTES)
     try:
