@@ -82,8 +82,9 @@ def test_requests_split_by_unit_and_outcomes_recorded(setup, credit_records) -> 
     ]
     ok, *errors = _requests(app, [("POST", "/outcome", {"json": outcomes}), *bad])
     assert ok.json() == {"recorded": {"ab": 300}}
-    assert [e.status_code for e in errors] == [422, 404, 422, 422]
-    assert "no metric name" in errors[0].json()["error"]
+    # Malformed JSON is a 400, as on every endpoint; a body outside the schema a 422.
+    assert [e.status_code for e in errors] == [422, 404, 422, 400]
+    assert [p["field"] for p in errors[0].json()["detail"]] == ["metric"]
     app.state.server.log.flush()
     time.sleep(0.1)
     result = analyze("ab", log=log, record=False)

@@ -36,7 +36,7 @@ from mlwright.serve._registry import ModelRegistry, ServedModel, Watcher
 from mlwright.serve._responses import error_response, json_response
 from mlwright.serve._rest_routes import build_rest_router
 from mlwright.serve._settings import ServeSettings, get_serve_settings
-from mlwright.serve._validate import RequestValidationError, problem, summary
+from mlwright.serve._validate import RequestValidationError, pydantic_problems, summary
 
 __all__ = ["ServerState", "create_app", "get_serve_settings"]
 
@@ -439,14 +439,7 @@ def create_app(
 
     @app.exception_handler(FastAPIValidationError)
     async def _fastapi_validation(request: Request, err: FastAPIValidationError) -> Response:
-        problems = [
-            problem(
-                ".".join(str(part) for part in item.get("loc", ())),
-                item.get("type", "invalid"),
-                f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg')}",
-            )
-            for item in err.errors()
-        ]
+        problems = pydantic_problems(err.errors())
         return json_response({"error": summary(problems), "detail": problems}, status=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -22,13 +22,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from mlwright.errors import MlwrightError
 from mlwright.serve._registry import load_served_model
+from mlwright.serve._responses import error_response, parse_body
 from mlwright.serve._validate import RequestValidationError, problem
 
 logger = logging.getLogger(__name__)
@@ -346,6 +348,54 @@ def attach_experiments(app: Any, state: Any) -> None:
     app.include_router(_router(state))
 
 
+class Outcome(BaseModel):
+    """One outcome: a metric value for a request (or a unit) of an experiment."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["request_id"]}, {"required": ["unit"]}]},
+    )
+
+    # Optional fields are absent rather than null: JSON null is refused, as the schema says.
+    experiment: str = Field(
+        None, min_length=1, description="The experiment (optional when one is running)."
+    )
+    request_id: str = Field(
+        None, min_length=1, description="The id of the prediction the outcome belongs to."
+    )
+    unit: str = Field(
+        None, min_length=1, description="The unit key (user, session) instead of a request id."
+    )
+    arm: str = Field(None, min_length=1, description="The arm, when known.")
+    metric: str = Field(min_length=1, description="The metric, e.g. 'conversion'.")
+    value: float = Field(
+        strict=True, allow_inf_nan=False, description="A finite number (1/0 for a conversion)."
+    )
+    timestamp: float = Field(
+        None, strict=True, allow_inf_nan=False, description="Unix seconds (default: now)."
+    )
+
+    @model_validator(mode="after")
+    def _request_or_unit(self) -> Outcome:
+        if self.request_id is None and self.unit is None:
+            raise ValueError(
+                "an outcome names neither a request_id nor a unit; give the request id "
+                "/predict returned or the unit key value"
+            )
+        return self
+
+
+_OUTCOMES = Annotated[list[Outcome], Field(min_length=1)]
+#: ``POST /outcome`` accepts one outcome or a non-empty list; the OpenAPI document declares it.
+OUTCOME_BODY: TypeAdapter = TypeAdapter(Outcome | _OUTCOMES)
+_ONE_OUTCOME, _OUTCOME_LIST = TypeAdapter(Outcome), TypeAdapter(_OUTCOMES)
+
+
+def _outcome_shape(payload: Any) -> TypeAdapter:
+    """The list or the single-outcome half of :data:`OUTCOME_BODY`, by what was sent."""
+    return _OUTCOME_LIST if isinstance(payload, list) else _ONE_OUTCOME
+
+
 def _router(state: Any) -> APIRouter:
     router = APIRouter()
 
@@ -355,48 +405,57 @@ def _router(state: Any) -> APIRouter:
         return ExperimentStore(state.experiments.log_uri)
 
     @router.post("/outcome", tags=["experiments"], summary="Record experiment outcomes")
-    def outcome(body: dict[str, Any] | list[dict[str, Any]]) -> Response:
+    async def outcome(request: Request) -> Response:
         """Record outcomes of an experiment: a conversion, revenue, a label.
 
         Body: ``{"experiment": "name", "request_id": "..." | "unit": "...", "metric":
         "conversion", "value": 1}`` or a list of such objects (``experiment`` may be left out
         when one experiment is running).
         """
-
         if getattr(state, "experiments", None) is None:
             return _json(
                 {"error": "Experiments need the SQLite prediction log; this server has none."},
                 status=409,
             )
-        items = body if isinstance(body, list) else [body]
-        if not items:
-            return _json({"error": "Send at least one outcome."}, status=422)
+        try:
+            body = parse_body(_outcome_shape, await request.body())
+        except RequestValidationError as err:
+            return error_response(state, None, err)
+        items = [
+            item.model_dump(exclude_none=True)
+            for item in (body if isinstance(body, list) else [body])
+        ]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(state.executor, _record_outcomes, items)
+
+    def _record_outcomes(items: list[dict[str, Any]]) -> Response:
         store = _store()
         running = store.list(status="running")
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            name = item.pop("experiment", None)
+            if name is None:
+                if len(running) != 1:
+                    # The request is fine; the server's state cannot tell which experiment.
+                    return _json(
+                        {
+                            "error": 'Name the experiment ("experiment": NAME): '
+                            f"{len(running)} experiments are running "
+                            f"({[e.name for e in running]})."
+                        },
+                        status=409,
+                    )
+                name = running[0].name
+            groups.setdefault(name, []).append(item)
         counts: dict[str, int] = {}
-        try:
-            groups: dict[str, list[dict[str, Any]]] = {}
-            for item in items:
-                name = item.get("experiment")
-                if name is None:
-                    if len(running) != 1:
-                        return _json(
-                            {
-                                "error": "Name the experiment: "
-                                f"{len(running)} experiments are running "
-                                f"({[e.name for e in running]})."
-                            },
-                            status=422,
-                        )
-                    name = running[0].name
-                groups.setdefault(str(name), []).append(item)
-            for name, group in groups.items():
-                experiment = store.get(name, missing_ok=True)
-                if experiment is None:
-                    return _json({"error": f"No experiment called {name!r}."}, status=404)
+        for name, group in groups.items():
+            experiment = store.get(name, missing_ok=True)
+            if experiment is None:
+                return _json({"error": f"No experiment called {name!r}."}, status=404)
+            try:
                 counts[name] = store.add_outcomes(experiment, group)
-        except MlwrightError as err:
-            return _json({"error": str(err)}, status=422)
+            except MlwrightError as err:
+                return _json({"error": str(err)}, status=422)
         return _json({"recorded": counts})
 
     @router.get("/experiments", tags=["experiments"], summary="Experiments and their arms")

@@ -19,13 +19,26 @@ import sqlite3
 import threading
 import time
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+)
 
 from mlwright.errors import MlwrightError
+from mlwright.monitor import record_feedback
 from mlwright.serve._log import AGGREGATE_RESOLUTIONS, LABEL_SQL, aggregated_id
+from mlwright.serve._responses import error_response, parse_body
+from mlwright.serve._validate import RequestValidationError
 
 #: Points per time series on the dashboard (longer series are aggregated into wider buckets).
 MAX_POINTS = 120
@@ -38,6 +51,9 @@ CACHE_SECONDS = 5.0
 DRIFT_CACHE_SECONDS = 30.0
 #: Seconds the first load of a log with no stored drift waits for it before answering.
 FIRST_WAIT_SECONDS = 0.5
+#: Longest history (hours) and wait (seconds) ``GET /dashboard/data`` accepts.
+MAX_HOURS = 24 * 366
+MAX_WAIT_SECONDS = 60.0
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -465,6 +481,55 @@ class _HealthKeeper:
         return health
 
 
+#: A JSON number that is finite (the parser reads NaN and Infinity too).
+FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: A JSON integer: ``3`` or ``3.0`` (JSON Schema's integer), never ``true`` or ``"3"``.
+WholeNumber = Annotated[int, BeforeValidator(_whole), Field(strict=True)]
+
+
+class FeedbackItem(BaseModel):
+    """The true outcome of one logged prediction row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, description="The id the prediction answered with.")
+    actual: StrictBool | StrictInt | FiniteNumber | StrictStr = Field(
+        description="The true outcome: a class label or a number."
+    )
+    row: WholeNumber = Field(0, ge=0, description="The row within the request (0 for one row).")
+    # Absent rather than null: JSON null is refused, as the schema says.
+    timestamp: float = Field(
+        None,
+        strict=True,
+        allow_inf_nan=False,
+        description="When the outcome was observed, unix seconds (default: now).",
+    )
+
+
+class FeedbackBatch(BaseModel):
+    """Several outcomes in one request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[FeedbackItem] = Field(min_length=1)
+
+
+#: ``POST /feedback`` accepts one item or a batch; the OpenAPI document declares this schema.
+FEEDBACK_BODY: TypeAdapter = TypeAdapter(FeedbackItem | FeedbackBatch)
+_ONE_ITEM, _BATCH = TypeAdapter(FeedbackItem), TypeAdapter(FeedbackBatch)
+
+
+def _feedback_shape(payload: Any) -> TypeAdapter:
+    """The batch or the single-item half of :data:`FEEDBACK_BODY`, by what was sent."""
+    return _BATCH if isinstance(payload, dict) and "items" in payload else _ONE_ITEM
+
+
 def build_monitoring_router(state: Any) -> APIRouter:
     """The monitoring routes of a server (``state`` is its ``ServerState``)."""
     router = APIRouter()
@@ -484,8 +549,6 @@ def build_monitoring_router(state: Any) -> APIRouter:
         ``{"items": [...]}`` with several. ``row`` is the row within the request (0 for
         single-row requests).
         """
-        from mlwright.monitor import record_feedback
-
         uri = log_uri()
         if uri is None:
             return _json(
@@ -496,47 +559,16 @@ def build_monitoring_router(state: Any) -> APIRouter:
                 status=409,
             )
         try:
-            body = json.loads(await request.body())
-        except ValueError as err:
-            return _json({"error": f"The body is not valid JSON ({err})."}, status=400)
-        items = body.get("items") if isinstance(body, dict) and "items" in body else [body]
-        if (
-            not isinstance(items, list)
-            or not items
-            or not all(isinstance(item, dict) for item in items)
-        ):
-            return _json(
-                {"error": 'Send {"request_id": ..., "actual": ...} or {"items": [...]}.'},
-                status=422,
-            )
-        for item in items:
-            unknown = sorted(set(item) - {"request_id", "actual", "row", "timestamp"})
-            if unknown:
-                return _json(
-                    {
-                        "error": f"Unknown field {unknown[0]!r} in the feedback; fields "
-                        "are request_id, actual, row, timestamp."
-                    },
-                    status=422,
-                )
-            if not isinstance(item.get("row", 0), int) or isinstance(item.get("row"), bool):
-                return _json(
-                    {"error": "'row' must be a whole number (the row in the request)."}, status=422
-                )
-            stamp = item.get("timestamp")
-            if stamp is not None and (
-                not isinstance(stamp, (int, float)) or not math.isfinite(stamp)
-            ):
-                return _json({"error": "'timestamp' must be unix seconds."}, status=422)
-            if isinstance(item.get("actual"), (dict, list)):
-                return _json(
-                    {"error": "'actual' must be one value (a label or a number)."}, status=422
-                )
+            body = parse_body(_feedback_shape, await request.body())
+        except RequestValidationError as err:
+            return error_response(state, None, err)
+        batch = body.items if isinstance(body, FeedbackBatch) else [body]
+        items = [item.model_dump() for item in batch]
         loop = asyncio.get_running_loop()
         try:
             stored = await loop.run_in_executor(state.executor, record_feedback, uri, items)
-        except MlwrightError as err:
-            return _json({"error": str(err)}, status=422)
+        except MlwrightError as err:  # the log cannot be written (disk full, read-only)
+            return _json({"error": str(err)}, status=503)
         return _json({"stored": stored})
 
     @router.get(
@@ -550,13 +582,20 @@ def build_monitoring_router(state: Any) -> APIRouter:
         return HTMLResponse(page.read_text(encoding="utf-8"))
 
     @router.get("/dashboard/data", tags=["monitoring"], summary="Dashboard numbers")
-    async def dashboard_data(hours: float = 24.0, wait: float = FIRST_WAIT_SECONDS) -> Response:
+    async def dashboard_data(
+        hours: float = Query(
+            24.0, gt=0, le=MAX_HOURS, allow_inf_nan=False, description="Hours of history."
+        ),
+        wait: float = Query(
+            FIRST_WAIT_SECONDS,
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            allow_inf_nan=False,
+            description="Seconds to wait for drift and live metrics not computed yet.",
+        ),
+    ) -> Response:
         """The dashboard's numbers. ``wait``: seconds to wait for drift and live metrics when
         none were computed on this log yet (they come as ``pending`` after that)."""
-        if not (0 < hours <= 24 * 366):
-            return _json({"error": "hours must be between 0 and 8784."}, status=422)
-        if not (0 <= wait <= 60):
-            return _json({"error": "wait must be between 0 and 60 seconds."}, status=422)
         key = f"all:{hours}"
         cached = cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:

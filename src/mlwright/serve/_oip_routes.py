@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import TypeAdapter
 
 from mlwright import __version__
 from mlwright.serve._oip import (
@@ -26,12 +27,14 @@ from mlwright.serve._responses import (
     error_response,
     json_response,
     not_found,
-    parse_json,
+    parse_body,
 )
 from mlwright.serve._settings import ServeSettings, get_serve_settings
 from mlwright.serve._validate import RequestValidationError, problem
 
 __all__ = ["build_oip_router"]
+
+_INFERENCE_REQUEST = TypeAdapter(InferenceRequest)
 
 
 def build_oip_router(state: Any) -> APIRouter:
@@ -149,11 +152,7 @@ def build_oip_router(state: Any) -> APIRouter:
                 body, binary = body[:split], body[split:]
             else:
                 check_content_type(request)
-            payload = parse_json(body)
-            try:
-                parsed = InferenceRequest.model_validate(payload)
-            except Exception as err:  # pydantic.ValidationError
-                raise _pydantic_problems(err) from err
+            parsed = parse_body(_INFERENCE_REQUEST, body, status=400)
             inputs = _tensor_inputs(parsed, binary)
             columns, n_rows = decode_inputs(model, inputs)
             requested = [output.name for output in parsed.outputs or []] or None
@@ -241,22 +240,6 @@ def build_oip_router(state: Any) -> APIRouter:
         return await _infer(request, name, version)
 
     return router
-
-
-def _pydantic_problems(err: Exception) -> RequestValidationError:
-    errors = getattr(err, "errors", None)
-    items = errors() if callable(errors) else []
-    problems = []
-    for item in items[:50]:
-        location = ".".join(str(part) for part in item.get("loc", ()))
-        problems.append(
-            problem(
-                location or None,
-                str(item.get("type", "invalid")),
-                f"{location or 'body'}: {item.get('msg')}",
-            )
-        )
-    return RequestValidationError(problems or [problem(None, "invalid", str(err))], status=400)
 
 
 def _tensor_inputs(

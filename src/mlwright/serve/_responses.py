@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from fastapi import Request
 from fastapi.responses import Response
+from pydantic import TypeAdapter, ValidationError
 
 from mlwright.serve import _json as fast_json
 from mlwright.serve._registry import ModelRegistry
-from mlwright.serve._validate import RequestValidationError, problem, summary
+from mlwright.serve._validate import (
+    RequestValidationError,
+    problem,
+    pydantic_problems,
+    summary,
+)
 
 __all__ = [
     "check_content_type",
@@ -18,6 +25,7 @@ __all__ = [
     "json_response",
     "not_found",
     "parse_json",
+    "parse_body",
     "plain_labels",
 ]
 
@@ -63,6 +71,26 @@ def parse_json(body: bytes) -> Any:
         raise RequestValidationError(
             [problem(None, "malformed_json", f"the request body is not valid JSON ({err})")],
             status=400,
+        ) from err
+
+
+def parse_body(
+    adapter: TypeAdapter | Callable[[Any], TypeAdapter], body: bytes, status: int = 422
+) -> Any:
+    """The JSON ``body`` validated by ``adapter``: malformed JSON is a 400, a body that does
+    not match the adapter's schema (the one the OpenAPI document declares) a ``status``.
+
+    ``adapter`` may be a function choosing the adapter from the parsed JSON: for a body that
+    is one of several shapes (an item or a list of items), so that the problems name the
+    fields of the shape sent rather than of every alternative."""
+    payload = parse_json(body)
+    if not isinstance(adapter, TypeAdapter):
+        adapter = adapter(payload)
+    try:
+        return adapter.validate_python(payload)
+    except ValidationError as err:
+        raise RequestValidationError(
+            pydantic_problems(err.errors(include_url=False)), status=status
         ) from err
 
 

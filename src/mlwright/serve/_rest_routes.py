@@ -49,7 +49,7 @@ def build_rest_router(state: Any) -> APIRouter:
                         )
                     ]
                 )
-            extra = [key for key in payload if key not in ("records", "arm")]
+            extra = [key for key in payload if key != "records"]
             if extra:
                 raise RequestValidationError(
                     [

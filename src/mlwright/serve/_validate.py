@@ -13,7 +13,13 @@ from typing import Any
 
 from mlwright.serve._registry import FieldSpec, ServedModel, _category_key
 
-__all__ = ["RequestValidationError", "check_columns", "check_columns_fast", "problem"]
+__all__ = [
+    "RequestValidationError",
+    "check_columns",
+    "check_columns_fast",
+    "problem",
+    "pydantic_problems",
+]
 
 #: At most this many problems are reported for one request (the rest are counted).
 MAX_PROBLEMS = 50
@@ -45,6 +51,21 @@ def problem(
     if value is not None:
         entry["value"] = _shown(value)
     return entry
+
+
+def pydantic_problems(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's (or FastAPI's) validation errors as problems: ``field`` is the dotted path."""
+    problems = []
+    for item in errors[:MAX_PROBLEMS]:
+        location = ".".join(str(part) for part in item.get("loc", ()))
+        problems.append(
+            problem(
+                location or None,
+                str(item.get("type", "invalid")),
+                f"{location or 'body'}: {item.get('msg')}",
+            )
+        )
+    return problems
 
 
 def _shown(value: Any) -> Any:
