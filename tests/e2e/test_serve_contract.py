@@ -87,7 +87,7 @@ def test_the_openapi_document_is_the_contract_with_a_token(credit_model_dir, ser
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     infer = document["paths"]["/v2/models/{name}/infer"]["post"]
-    assert set(infer["responses"]) == {"200", "400", "401", "404", "413", "415"}
+    assert set(infer["responses"]) == {"200", "400", "401", "404", "413", "415", "503"}
     assert infer["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/CreditInferenceRequest"
     }

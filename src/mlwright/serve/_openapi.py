@@ -189,13 +189,14 @@ _ERROR_TEXT = {
 }
 #: Error statuses per operation, beyond 401 (every non-public path when a token is set).
 _OPERATION_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
-    ("post", "/predict"): (400, 404, 413, 415, 422),
-    ("post", "/models/{name}/predict"): (400, 404, 413, 415, 422),
-    ("post", "/v2/models/{name}/infer"): (400, 404, 413, 415),
-    ("post", "/v2/models/{name}/versions/{version}/infer"): (400, 404, 413, 415),
+    # 503: a durable prediction log could not take the prediction (serve --log-durable).
+    ("post", "/predict"): (400, 404, 413, 415, 422, 503),
+    ("post", "/models/{name}/predict"): (400, 404, 413, 415, 422, 503),
+    ("post", "/v2/models/{name}/infer"): (400, 404, 413, 415, 503),
+    ("post", "/v2/models/{name}/versions/{version}/infer"): (400, 404, 413, 415, 503),
     # The same operations under one model's concrete path (several models served).
-    ("post", "predict"): (400, 413, 415, 422),
-    ("post", "infer"): (400, 413, 415),
+    ("post", "predict"): (400, 413, 415, 422, 503),
+    ("post", "infer"): (400, 413, 415, 503),
     ("get", "/v2/models/{name}"): (404,),
     ("get", "/v2/models/{name}/versions/{version}"): (404,),
     ("get", "/v2/models/{name}/ready"): (404,),
