@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from mlwright.automl._metrics import Metric
 from mlwright.automl._portfolio import Candidate
@@ -83,8 +84,6 @@ def n_splits(n_rows: int, seconds_left: float, n_jobs: int) -> int:
 
 def make_folds(y: np.ndarray, task: str, n_splits: int, seed: int):
     """``(train, valid)`` index pairs; stratified for classification when every class can be."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     if task != "regression":
         smallest = int(np.bincount(y).min())
         if smallest >= 2:

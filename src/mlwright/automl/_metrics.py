@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from mlwright.errors import ConfigError
 
@@ -39,8 +40,6 @@ def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
 
 
 def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
-    from scipy.stats import rankdata
-
     positives = y == 1
     n_pos = int(positives.sum())
     n_neg = len(y) - n_pos

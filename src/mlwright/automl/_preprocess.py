@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_pipeline
 
 from mlwright.automl._text import TextScorer
 from mlwright.errors import DataError
@@ -324,9 +326,8 @@ class Preprocessor:
         return scores
 
     def _fit_text(self, name: str, series: pd.Series) -> FeatureSpec:
+        # deferred: sklearn.decomposition adds ~0.2 s to loading any model; only text columns use it
         from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import make_pipeline
 
         texts = _text(series)
         vectorizer = TfidfVectorizer(max_features=20000, min_df=2, sublinear_tf=True)

@@ -18,6 +18,8 @@ import time
 from typing import Any
 
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion
 
 __all__ = ["TextScorer"]
 
@@ -30,9 +32,6 @@ _GRID_ROWS = 20_000
 
 
 def _vectorizer():
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
-
     # Single-character tokens count: digits and initials ("4", "s") carry meaning in names.
     words = TfidfVectorizer(
         analyzer="word",
@@ -85,6 +84,7 @@ class TextScorer:
         return self.n_classes if self.task == "multiclass" else 1
 
     def _model(self, strength: float):
+        # deferred: sklearn.linear_model adds ~0.2 s to loading any model; only text columns use it
         from sklearn.linear_model import LogisticRegression, Ridge
 
         if self.task == "regression":

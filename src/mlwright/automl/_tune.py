@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import optuna
+
 from mlwright.automl._crossval import CrossValidation
 from mlwright.automl._portfolio import Candidate
 from mlwright.automl.families import family
@@ -35,7 +37,6 @@ class Tuner:
     def _start(self) -> bool:
         if self.studies is not None:
             return bool(self.studies)
-        import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         best_by_family: dict[str, float] = {}
@@ -69,8 +70,6 @@ class Tuner:
         With ``fill`` (the last phase) trials start until the last second (see
         :meth:`CrossValidation.plan`).
         """
-        import optuna
-
         if not self.families or not self.state.results or not self._start():
             return trials
         assert self.studies is not None

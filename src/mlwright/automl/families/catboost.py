@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
 from mlwright.automl.families import align
 
@@ -18,8 +20,6 @@ _SMALL_BATCH = 256
 
 
 def _frame(X: np.ndarray, categorical: list[int]):
-    import pandas as pd
-
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     for i in categorical:
         # CatBoost needs integer or string categories: missing becomes its own code.
@@ -39,8 +39,6 @@ def _objects(X: np.ndarray, categorical: list[int]) -> np.ndarray:
 
 
 def _pool(X, y, categorical):
-    from catboost import Pool
-
     return Pool(_frame(X, categorical), label=y, cat_features=list(categorical) or None)
 
 
@@ -68,8 +66,6 @@ def fit(
     n_iterations: int | None = None,
 ) -> tuple[Any, int]:
     """Fit a model; with validation data it early-stops, else runs ``n_iterations``."""
-    from catboost import CatBoostClassifier, CatBoostRegressor
-
     settings = {
         "learning_rate": 0.08,
         "depth": 6,

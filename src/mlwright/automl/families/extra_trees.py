@@ -3,9 +3,11 @@ native."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
 from mlwright.automl.families import _forest, align
 
@@ -29,8 +31,6 @@ def fit(
     n_iterations: int | None = None,
 ) -> tuple[Any, int]:
     """Grow up to ``n_estimators`` trees (fewer if the deadline comes first)."""
-    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
-
     settings = dict(params)
     n_trees = int(n_iterations or settings.pop("n_estimators", 300))
     settings.pop("n_estimators", None)
@@ -66,8 +66,6 @@ def cost(
     n_categorical: int = 0,
 ):
     """Estimated prediction cost: (single-row milliseconds, batch microseconds per row)."""
-    import math
-
     # Fully grown trees: depth grows with the log of the training rows.
     depth_factor = max(math.log2(max(n_rows, 2)) / 14, 0.5)
     return 0.12 * iterations, 0.27 * iterations * depth_factor

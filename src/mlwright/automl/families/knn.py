@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from mlwright.automl.families import align
 from mlwright.automl.families._encode import DenseEncoder
@@ -29,8 +30,6 @@ def fit(
     n_iterations: int | None = None,
 ) -> tuple[Any, int]:
     """Fit the encoder and index the training points."""
-    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-
     encoder = DenseEncoder(categorical, 16).fit(X)
     Z = encoder.transform(X)
     k = int(min(params.get("n_neighbors", 10), max(1, len(Z) - 1)))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
+import lightgbm
 import numpy as np
 
 NAME = "lightgbm"
@@ -22,8 +24,6 @@ def _objective(task: str, n_classes: int) -> dict[str, Any]:
 
 
 def _deadline_callback(deadline: float):
-    import lightgbm
-
     def callback(env) -> None:
         if time.monotonic() > deadline:
             raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
@@ -48,8 +48,6 @@ def fit(
     n_iterations: int | None = None,
 ) -> tuple[Any, int]:
     """Fit a booster; with validation data it early-stops, else runs ``n_iterations``."""
-    import lightgbm
-
     settings = {
         "learning_rate": 0.05,
         "num_leaves": 31,
@@ -116,8 +114,6 @@ def cost(
     n_categorical: int = 0,
 ):
     """Estimated prediction cost: (single-row milliseconds, batch microseconds per row)."""
-    import math
-
     trees = iterations * n_outputs
     depth = math.log2(max(params.get("num_leaves", 31), 2)) + 1
     return 0.15 + 0.0003 * trees, 0.5 + 0.08 * trees * depth / 6

@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from mlwright.automl.families import align
 from mlwright.automl.families._encode import DenseEncoder
@@ -41,9 +45,6 @@ def fit(
     costs 33 fits, 17 s of a 60 s budget on optdigits, and larger data needs less
     regularisation).
     """
-    from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
-    from threadpoolctl import threadpool_limits
-
     encoder = DenseEncoder(categorical, int(params.get("max_categories", 64))).fit(X)
     Z = encoder.transform(X)
     # The solvers run on BLAS, which starts a thread per core inside every fit; fits run two at
@@ -70,10 +71,6 @@ def fit(
 
 def _best_C(Z: np.ndarray, y: np.ndarray, seed: int) -> float:
     """The C of 11 (1e-3 to 1e2) with the lowest log loss over 3 stratified inner folds."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
-    from sklearn.model_selection import StratifiedKFold
-
     grid = np.logspace(-3, 2, 11)
     losses = np.zeros(len(grid))
     labels = np.unique(y)

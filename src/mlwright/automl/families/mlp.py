@@ -36,6 +36,7 @@ def _embedding_size(cardinality: int) -> int:
 
 
 def _network(n_numeric: int, cardinalities: list[int], n_outputs: int, params: dict, generator):
+    # deferred: torch is the optional [nn] extra
     import torch
     from torch import nn
 
@@ -116,6 +117,7 @@ class _Fitted:
 
     def network(self):
         if self._network is None:
+            # deferred: torch is the optional [nn] extra
             import torch
 
             n_numeric, cardinalities, n_outputs, params = self.shape
@@ -146,6 +148,7 @@ class _Encoder:
         return self
 
     def transform(self, X: np.ndarray):
+        # deferred: torch is the optional [nn] extra
         import torch
 
         numeric = self.dense.transform(np.delete(X, self.categorical, axis=1))
@@ -162,6 +165,7 @@ class _Encoder:
 
 
 def _loss_function(task: str):
+    # deferred: torch is the optional [nn] extra
     from torch import nn
 
     return nn.MSELoss() if task == "regression" else nn.CrossEntropyLoss()
@@ -183,6 +187,7 @@ def fit(
     n_iterations: int | None = None,
 ) -> tuple[Any, int]:
     """Train for up to ``n_iterations`` epochs, or early-stop on the validation rows."""
+    # deferred: torch is the optional [nn] extra
     import torch
 
     torch.set_num_threads(max(1, int(n_threads)))
@@ -249,6 +254,7 @@ def fit(
 
 def predict(model: Any, X: np.ndarray, *, task: str, n_threads: int = 1) -> np.ndarray:
     """Class probabilities (n, k) for classification, values for regression."""
+    # deferred: torch is the optional [nn] extra
     import torch
 
     numeric, codes = model.encoder.transform(X)

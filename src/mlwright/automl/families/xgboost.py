@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import numpy as np
+import xgboost
 
 NAME = "xgboost"
 ITERATIVE = True
@@ -22,8 +23,6 @@ def _objective(task: str, n_classes: int) -> dict[str, Any]:
 
 
 def _matrix(X, y, categorical):
-    import xgboost
-
     types = ["c" if i in set(categorical) else "q" for i in range(X.shape[1])]
     return xgboost.DMatrix(X, label=y, feature_types=types, enable_categorical=True, nthread=1)
 
@@ -44,7 +43,6 @@ def fit(
     n_iterations: int | None = None,
 ) -> tuple[Any, int]:
     """Fit a booster; with validation data it early-stops, else runs ``n_iterations``."""
-    import xgboost
 
     class _Deadline(xgboost.callback.TrainingCallback):
         def after_iteration(self, model, epoch, evals_log) -> bool:
