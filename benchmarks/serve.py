@@ -45,6 +45,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -75,8 +76,19 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> No
     raise RuntimeError(f"{url} not ready within {timeout} s")
 
 
+class Served(NamedTuple):
+    """A running ``mlwright serve``: its REST and gRPC ports and its process id."""
+
+    port: int
+    grpc_port: int
+    pid: int
+
+
 @contextlib.contextmanager
-def mlwright_server(model: Path, home: Path, *, log: str | None) -> Iterator[tuple[int, int]]:
+def mlwright_server(
+    model: Path, home: Path, *, log: str | None, extra: tuple[str, ...] = ()
+) -> Iterator[Served]:
+    """Serve ``model`` with its home in ``home`` until the block ends (SIGTERM, then kill)."""
     port, grpc_port = free_port(), free_port()
     command = [
         sys.executable,
@@ -91,13 +103,14 @@ def mlwright_server(model: Path, home: Path, *, log: str | None) -> Iterator[tup
     ]
     if log is not None:
         command += ["--log", log]
+    command += extra
     env = dict(os.environ, MLWRIGHT_HOME=str(home))
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/v2/health/ready", process)
-        yield port, grpc_port
+        yield Served(port, grpc_port, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -388,8 +401,8 @@ def main() -> None:
 
     log_uri = f"sqlite:///{work / 'predictions.db'}"
     with (
-        mlwright_server(model, home, log=log_uri) as (port, grpc_port),
-        mlwright_server(model, home, log="none") as (port_off, _),
+        mlwright_server(model, home, log=log_uri) as (port, grpc_port, _),
+        mlwright_server(model, home, log="none") as (port_off, _, _),
     ):
         name = json.loads(_get(port, "/models"))["default"]
         for warm in (port, port_off):
@@ -488,7 +501,7 @@ def main() -> None:
             figures["mlflow_max_rps"] = result["rps"]
             figures["mlflow_failures"] = result["failures"]
         # Ours again right after, so both figures come from the same conditions.
-        with mlwright_server(model, home, log=log_uri) as (port, _):
+        with mlwright_server(model, home, log=log_uri) as (port, _, _):
             fixed_rate_rest(port, "/predict", singles, 500, 1.0)
             again = wrk_throughput(port, "/predict", singles, args.duration)
         figures["rest_max_rps_side_by_side"] = again["rps"]

@@ -26,8 +26,6 @@ import contextlib
 import json
 import os
 import platform
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,14 +39,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
+from serve import mlwright_server  # benchmarks/serve.py: start and stop a real server
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "examples" / "credit-g"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_kib(pid: int) -> int:
@@ -134,54 +128,29 @@ def soak(model: Path, home: Path, args: argparse.Namespace) -> dict:
     records = json.loads(
         pd.read_csv(CREDIT / "test.csv").drop(columns=["class"]).to_json(orient="records")
     )
-    port = free_port()
     database = home / "predictions.db"
-    command = [sys.executable, "-m", "mlwright", "serve", str(model), "--port", str(port),
-               "--grpc-port", "0", "--log", f"sqlite:///{database}"]  # fmt: skip
-    if args.log_buffered:
-        command.append("--log-buffered")
-    process = subprocess.Popen(
-        command,
-        env=dict(os.environ, MLWRIGHT_HOME=str(home)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
+    extra = ("--log-buffered",) if args.log_buffered else ()
+    with mlwright_server(model, home, log=f"sqlite:///{database}", extra=extra) as served:
+        url = f"http://127.0.0.1:{served.port}"
         warm = run_load(url, records, args.rate, args.warmup, args.threads)
-        rss_start = rss_kib(process.pid)
+        rss_start = rss_kib(served.pid)
         samples: list[int] = []
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.wait(1.0):
                 with contextlib.suppress(OSError, RuntimeError):
-                    samples.append(rss_kib(process.pid))
+                    samples.append(rss_kib(served.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         result = run_load(url, records, args.rate, args.duration, args.threads)
         stop.set()
         sampler.join()
-        rss_end = rss_kib(process.pid)
+        rss_end = rss_kib(served.pid)
         answered = set(warm["answered"]) | set(result["answered"])
         live = logged_ids(database)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    after = logged_ids(database)
+    after = logged_ids(database)  # the server has stopped gracefully (SIGTERM)
     result.pop("answered")
     result.update(
         {
