@@ -26,7 +26,7 @@ import os
 import pickle
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -282,24 +282,14 @@ def write_artifact(
     target = Path(directory).expanduser()
     _check_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:12]}"
-    temporary.mkdir()
-    try:
-        with (temporary / PREDICTOR_FILE).open("wb") as handle:
+    for relative in extra_files or {}:
+        _check_relative(relative)
+    with _staged(target) as staging:
+        with (staging / PREDICTOR_FILE).open("wb") as handle:
             pickle.dump(predictor, handle, protocol=5)
         for name, content in documents.items():
-            _write_json(temporary / name, to_json_safe(content))
-        for relative, content in (extra_files or {}).items():
-            _check_relative(relative)
-            path = temporary / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        write_manifest(temporary)
-        _fsync_tree(temporary)
-        _move_into_place(temporary, target)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+            _write_json(staging / name, to_json_safe(content))
+        _write_files(staging, extra_files or {})
     return target
 
 
@@ -398,21 +388,38 @@ def add_files(directory: str | os.PathLike[str], files: dict[str, bytes]) -> Non
     verify_artifact(root)
     for relative in files:
         _check_relative(relative)
-    staging = root.parent / f".tmp-{root.name}-{uuid.uuid4().hex[:12]}"
+    with _staged(root, copy_of=root) as staging:
+        _write_files(staging, files)
+
+
+@contextlib.contextmanager
+def _staged(target: Path, copy_of: Path | None = None) -> Iterator[Path]:
+    """A hidden folder beside ``target`` to build an artifact in (empty, or hard-linked from
+    ``copy_of``). When the block ends without error the folder gets its MANIFEST, is synced to
+    disk and replaces ``target`` in one step; on any error it is removed and ``target`` is as
+    it was."""
+    staging = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:12]}"
     try:
-        shutil.copytree(root, staging, copy_function=_link_or_copy, symlinks=True)
-        for relative, content in files.items():
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.exists():
-                path.unlink()  # a hard link to the artifact's file: never write through it
-            path.write_bytes(content)
+        if copy_of is None:
+            staging.mkdir()
+        else:
+            shutil.copytree(copy_of, staging, copy_function=_link_or_copy, symlinks=True)
+        yield staging
         write_manifest(staging)
         _fsync_tree(staging)
-        _move_into_place(staging, root)
+        _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_files(root: Path, files: dict[str, bytes]) -> None:
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()  # may be a hard link to the live artifact's file: never write through it
+        path.write_bytes(content)
 
 
 def _link_or_copy(source: str, destination: str) -> None:
