@@ -279,3 +279,37 @@ def test_watch_follows_a_registry_alias_under_load(serve_env, tmp_path, credit_r
     failures = [result for result in results if result[0] != 200]
     assert not failures, failures[:5]
     assert {version for _, version in results} == {"1", "2"}
+
+
+@pytest.mark.skipif(
+    not (Path("/dev/full").exists() and Path("/dev/full").is_char_device()),
+    reason="needs Linux's /dev/full (every write fails with ENOSPC) for a real full disk",
+)
+def test_a_log_on_a_full_disk_refuses_to_answer_unless_buffered(
+    credit_model_dir, serve_env, tmp_path, credit_records
+):
+    # /dev/full is a real full disk: the log store opens it, and every write fails (ENOSPC).
+    log = ["--log", "jsonl:////dev/full"]
+    body = {"records": credit_records[:1]}
+    with running([str(credit_model_dir)], serve_env, tmp_path, *log) as server:
+        answer = httpx.post(f"{server.url}/predict", json=body, timeout=30)
+        assert server.process.poll() is None
+    # Durable (the default): a prediction that is not in the log is not answered.
+    assert answer.status_code == 503, answer.text
+    assert "No space left on device" in answer.json()["error"]
+    assert "--log-buffered" in answer.json()["error"]
+    with running([str(credit_model_dir)], serve_env, tmp_path, *log, "--log-buffered") as server:
+        answer = httpx.post(f"{server.url}/predict", json=body, timeout=30)
+        deadline = time.monotonic() + 10
+        dropped = 0.0
+        while time.monotonic() < deadline and not dropped:
+            metrics = httpx.get(f"{server.url}/metrics").text
+            dropped = sum(
+                float(line.split()[-1])
+                for line in metrics.splitlines()
+                if line.startswith("mlwright_log_dropped_records_total")
+            )
+            time.sleep(0.2)
+    # Buffered: answered at once, and the lost record is counted, never silent.
+    assert answer.status_code == 200, answer.text
+    assert dropped >= 1

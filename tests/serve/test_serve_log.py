@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
 from mlwright.errors import ConfigError
 from mlwright.serve import LogStore, PredictionLog, open_log_store, read_predictions
+from mlwright.serve._log import LAST_APPENDED
 
 
 def _append(log: PredictionLog, index: int, rows: int = 1) -> bool:
@@ -109,3 +111,46 @@ def test_unknown_scheme_is_a_clear_error():
         open_log_store("postgresql://localhost/x")
     with pytest.raises(ConfigError, match="No prediction log"):
         read_predictions("sqlite:////nonexistent/dir/log.db")
+
+
+# -- the durable log: an answer waits for its record's commit ----------------------------------
+
+
+def _wait(log: PredictionLog, sequence: int, timeout: float = 10.0) -> bool:
+    return asyncio.run(log.wait_logged(sequence, timeout))
+
+
+def test_durable_log_confirms_a_record_only_once_it_is_written(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(open_log_store(uri), durable=True)
+    sequences = []
+    for index in range(20):
+        assert _append(log, index)
+        sequences.append(LAST_APPENDED.get())
+    assert sequences == list(range(1, 21))  # numbered in queue order
+    assert _wait(log, sequences[-1])
+    # Confirmed means committed: another connection already reads every row.
+    assert len(read_predictions(uri)) == 20
+    log.close()
+
+
+def test_durable_log_refuses_to_confirm_what_it_could_not_write():
+    class Broken(_SlowStore):
+        def write(self, rows):
+            raise OSError("No space left on device")
+
+    log = PredictionLog(Broken(), durable=True)
+    assert _append(log, 1)
+    assert not _wait(log, LAST_APPENDED.get())
+    assert "No space left on device" in log.last_error
+    log.close()
+
+
+def test_durable_log_gives_up_waiting_after_the_timeout():
+    store = _SlowStore()
+    log = PredictionLog(store, durable=True)
+    assert _append(log, 1)
+    assert not _wait(log, LAST_APPENDED.get(), timeout=0.2)
+    store.release.set()
+    log.close()
+    assert len(store.rows) == 1
