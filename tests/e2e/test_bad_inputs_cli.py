@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,47 @@ def test_bad_na_values(command, na_values, fragments, tmp_path):
     result = run_cli(command, CREDIT, "--target", "class", "--na-values", na_values, cwd=tmp_path)
     assert_user_error(result, *fragments)
     assert not (tmp_path / "mlwright-output").exists() or command == "run"
+
+
+# -- where predictions are written: a full disk, a device, a pipe, a link ----------------------
+
+CREDIT_TEST = REPO / "examples" / "credit-g" / "test.csv"
+
+
+@pytest.fixture(scope="module")
+def credit_model(tmp_path_factory) -> Path:
+    import mlwright
+
+    output = tmp_path_factory.mktemp("predict-output") / "model"
+    mlwright.train(CREDIT, target="class", models=["lightgbm"], max_trials=1, output=output)
+    return output
+
+
+@pytest.mark.skipif(
+    not (Path("/dev/full").exists() and Path("/dev/full").is_char_device()),
+    reason="needs Linux's /dev/full (every write fails with ENOSPC) for a real full disk",
+)
+def test_predictions_to_a_full_disk_are_a_clear_error_and_the_device_stays(credit_model):
+    result = run_cli("predict", credit_model, CREDIT_TEST, "--output", "/dev/full")
+    assert_user_error(result, "'/dev/full'", "No space left on device", "another output path")
+    # Written in place: a temporary file renamed over it would have replaced the device.
+    assert Path("/dev/full").is_char_device()
+
+
+def test_predictions_through_a_pipe_and_a_link(credit_model, tmp_path):
+    pipe = tmp_path / "predictions.fifo"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()), daemon=True)
+    reader.start()
+    assert run_cli("predict", credit_model, CREDIT_TEST, "--output", pipe).returncode == 0
+    reader.join(60)
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+    assert len(received[0].splitlines()) == 251  # the header and one line per test row
+    target, link = tmp_path / "predictions.csv", tmp_path / "latest.csv"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    assert run_cli("predict", credit_model, CREDIT_TEST, "--output", link).returncode == 0
+    # The file the link names is replaced, never the link.
+    assert link.is_symlink()
+    assert target.read_text() == received[0]

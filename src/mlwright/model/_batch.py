@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -126,6 +127,12 @@ def _arrow_to_pandas(table: Any) -> Any:
     return frame
 
 
+#: Errors of writing the predictions file that are the user's to fix (space, permissions).
+_WRITE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
+
+
 def predict_file(
     model: Model,
     source: str | os.PathLike[str],
@@ -155,10 +162,18 @@ def predict_file(
             f"Cannot write predictions to '{target}': the folder '{target.parent}' does not "
             "exist. Create it or choose another output path."
         )
-    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    if target.exists() and not target.is_file():
+        # A device or a pipe (/dev/full, /dev/stdout into a pipe, a FIFO): written in place,
+        # since renaming a temporary file over it would replace the device itself.
+        temporary = None
+    else:
+        # A link (/dev/stdout into a file) is followed: the file it names is replaced, never
+        # the link.
+        target = target.resolve() if target.is_symlink() else target
+        temporary = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
     n_rows = 0
     try:
-        with temporary.open("w", encoding="utf-8", newline="") as handle:
+        with (temporary or target).open("w", encoding="utf-8", newline="") as handle:
             # Read as the training data was read: a marker that was a category at training
             # stays that category, even in a file too small to show it is not a number.
             chunks = iter_chunks(source, chunk_rows, na_values=model.reading_rule)
@@ -171,8 +186,20 @@ def predict_file(
                 predictions = prediction_frame(model, chunk, where=where)
                 predictions.to_csv(handle, header=offset == 0, index=False, lineterminator="\n")
                 n_rows += len(predictions)
-        os.replace(temporary, target)
+        if temporary is not None:
+            os.replace(temporary, target)
+    except OSError as err:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        if err.errno not in _WRITE_ERRORS:
+            raise
+        kept = " (it was left as it was)" if temporary is not None and target.exists() else ""
+        raise DataError(
+            f"Cannot write predictions to '{target}'{kept}: {err.strerror}. Free space on its "
+            "disk, make the folder writable, or choose another output path."
+        ) from err
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise
     return n_rows
