@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import math
 import os
 import pickle
 import shutil
@@ -227,8 +228,6 @@ def _json_default(value: Any) -> Any:
 
 def to_json_safe(value: Any) -> Any:
     """Return ``value`` as plain JSON values (NaN and infinities become None)."""
-    import math
-
     if isinstance(value, dict):
         return {str(key): to_json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

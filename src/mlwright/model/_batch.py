@@ -9,6 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlwright.data import open_table
 from mlwright.errors import DataError
 from mlwright.model._model import Model
 
@@ -21,9 +27,6 @@ def prediction_frame(model: Model, frame: Any, *, where: str) -> Any:
     The class with the highest probability is the prediction, so the two columns always
     agree and the predictor runs once per chunk.
     """
-    import numpy as np
-    import pandas as pd
-
     features = model._prepare(frame, where=where)
     if len(features) == 0:
         names = [] if model.task == "regression" else [f"proba_{c}" for c in model.classes or []]
@@ -53,8 +56,6 @@ def iter_chunks(
     The data is scanned by DuckDB (:func:`mlwright.data.open_table`, with ``na_values``) and
     fetched as Arrow record batches, so only one chunk is ever a pandas DataFrame.
     """
-    from mlwright.data import open_table
-
     with open_table(source, na_values=na_values) as table, table.connection.cursor() as cursor:
         # A cursor of its own: the table's connection may hold an open result, and DuckDB
         # allows one streaming result per connection.
@@ -76,9 +77,6 @@ def iter_chunks(
 
 
 def _to_frame(batches: list, offset: int, schema: Any = None) -> Any:
-    import pandas as pd
-    import pyarrow as pa
-
     table = pa.Table.from_batches(batches, schema=schema)
     frame = _arrow_to_pandas(table)
     # Row labels are row numbers in the file (0-based), so validation errors point at the
@@ -95,11 +93,6 @@ def _arrow_to_pandas(table: Any) -> Any:
     pandas' ``str`` dtype, integers ``int64`` (``float64`` with missing values), decimals
     ``float64``, booleans ``bool`` (``boolean`` with missing values).
     """
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     text = pd.StringDtype(storage="pyarrow", na_value=np.nan)
     columns: dict[str, Any] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):

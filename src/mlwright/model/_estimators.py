@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
@@ -52,8 +53,6 @@ class _AutoEstimator(BaseEstimator):
     # -- input validation ----------------------------------------------------------------------
     def _validate_features(self, X: Any, *, reset: bool) -> Any:
         """Return ``X`` as a DataFrame with string column names, checked like scikit-learn."""
-        import pandas as pd
-
         if isinstance(X, pd.DataFrame):
             validate_data(self, X, skip_check_array=True, reset=reset)
             if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
@@ -282,6 +281,4 @@ class AutoRegressor(RegressorMixin, _AutoEstimator):
 
 
 def _is_frame(X: Any) -> bool:
-    import pandas as pd
-
     return isinstance(X, pd.DataFrame)

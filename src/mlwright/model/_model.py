@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from mlwright.data import Schema
+from mlwright.data._markers import schema_rule
 from mlwright.errors import DataError, ModelError
 from mlwright.model import _artifact
 
@@ -112,8 +117,6 @@ class Model:
         the rule given at training applies again, and markers that were values of a text
         column at training (``?`` as a category) stay values even in a one-row file.
         """
-        from mlwright.data._markers import schema_rule
-
         return schema_rule(self.schema)
 
     def __repr__(self) -> str:
@@ -144,8 +147,6 @@ class Model:
         SchemaValidationError
             The input does not match the training schema (each problem names its column).
         """
-        import numpy as np
-
         features = self._prepare(data)
         if len(features) == 0:
             return np.empty(0, dtype=object if self.classes else float)
@@ -165,8 +166,6 @@ class Model:
             One column per class label (labels exactly as in the training data), one row per
             input row, rows summing to 1, with the input's index when it was a DataFrame.
         """
-        import pandas as pd
-
         if self.task == "regression":
             raise ModelError(
                 f"This model predicts a number ('{self.target}', regression), so it has no class "
@@ -182,8 +181,6 @@ class Model:
 
     def _prepare(self, data: Any, *, where: str = "the prediction input") -> Any:
         """Validate input against the schema and return the predictor's feature frame."""
-        import pandas as pd
-
         frame = _as_frame(data)
         # One pass over the dtypes (``frame.dtypes`` builds a Series on every access).
         dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
@@ -304,8 +301,6 @@ def load(reference: str | os.PathLike[str]) -> Model:
     ModelError
         The model does not exist, is incomplete, or was modified after it was saved.
     """
-    from mlwright.data import Schema
-
     directory = _artifact.resolve_reference(reference)
     predictor, documents = _artifact.read_artifact(directory)
     try:
@@ -327,8 +322,6 @@ def load(reference: str | os.PathLike[str]) -> Model:
 
 
 def _as_frame(data: Any) -> Any:
-    import pandas as pd
-
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, dict):

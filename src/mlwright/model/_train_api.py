@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlwright.automl import available_families, get_metric, metric_names, search
+from mlwright.data import Schema, check, fingerprint, read
+from mlwright.data._markers import normalise_na_values
 from mlwright.errors import ConfigError, DataError
 from mlwright.model._artifact import FORMAT_VERSION, to_json_safe
 from mlwright.model._lineage import build_lineage, utc_now
@@ -151,15 +154,11 @@ def train(
     )
     timings: dict[str, float] = {"before_training": time.monotonic() - start}
 
-    # Importing the data and model libraries takes seconds on a busy machine and counts in the
-    # budget; record it so the timings add up.
-    mark = time.monotonic()
-    from mlwright.automl import search
-    from mlwright.data import Schema, check, fingerprint, read
-
     # The monitoring stage registers its training-files hook on import; load it on demand (as
     # model references load the registry) so that every trained model carries its drift
-    # reference. Imported here, before the search, so its import time is inside the budget.
+    # reference. Imported here, before the search, so its import time (seconds on a busy
+    # machine) is inside the budget; record it so the timings add up.
+    mark = time.monotonic()
     with contextlib.suppress(ImportError):
         __import__("mlwright.monitor")
     timings["imports"] = time.monotonic() - mark
@@ -345,8 +344,6 @@ def check_settings(
     families = _parse_models(models)
     if metric is not None:
         _check_metric_name(metric)
-    from mlwright.data._markers import normalise_na_values
-
     rule = normalise_na_values(na_values)
     return {
         "target": target,
@@ -404,14 +401,10 @@ def _parse_models(models: Sequence[str] | str | None) -> list[str] | None:
 
 
 def _known_families() -> list[str]:
-    from mlwright.automl import available_families
-
     return list(available_families())
 
 
 def _check_metric_name(metric: str) -> None:
-    from mlwright.automl import get_metric, metric_names
-
     for task in ("binary", "multiclass", "regression"):
         try:
             get_metric(metric, task)
@@ -429,8 +422,6 @@ def _check_metric_name(metric: str) -> None:
 def _check_metric(metric: str | None, task: str) -> None:
     if metric is None:
         return
-    from mlwright.automl import get_metric
-
     # Raises ConfigError naming the metrics valid for this task.
     get_metric(metric, task)
 
