@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
+from sklearn.isotonic import IsotonicRegression
 
 from mlwright.errors import ConfigError, DataError
 from mlwright.evaluate._metrics import EvalData, prepare
@@ -114,8 +116,6 @@ class _Sigmoid:
     """Platt scaling on the logit of a probability: ``p' = sigmoid(a * logit(p) + b)``."""
 
     def fit(self, score: np.ndarray, outcome: np.ndarray) -> _Sigmoid:
-        from scipy.optimize import minimize
-
         logit = _logit(score)
 
         def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
@@ -161,8 +161,6 @@ class ProbabilityCalibrator:
 
     def fit(self, proba: np.ndarray, y_codes: np.ndarray) -> ProbabilityCalibrator:
         """Fit on held-out probabilities ``(n, k)`` and true class codes ``(n,)``."""
-        from sklearn.isotonic import IsotonicRegression
-
         if self.method not in METHODS:
             raise ConfigError(
                 f"Unknown calibration method {self.method!r}; use 'isotonic' or 'sigmoid'."

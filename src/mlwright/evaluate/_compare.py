@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from statsmodels.stats.contingency_tables import mcnemar
 
 from mlwright.errors import ConfigError, DataError
 from mlwright.evaluate._intervals import (
@@ -139,8 +140,6 @@ def mcnemar_test(correct_a, correct_b) -> dict[str, Any]:
         ``statistic``, ``p_value``, ``exact`` (binomial test used), ``only_a_correct``,
         ``only_b_correct``, ``table`` (2x2: rows A right/wrong, columns B right/wrong).
     """
-    from statsmodels.stats.contingency_tables import mcnemar
-
     correct_a = np.asarray(correct_a, dtype=bool)
     correct_b = np.asarray(correct_b, dtype=bool)
     table = np.array(

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
 
+from mlwright.data import read
 from mlwright.errors import ConfigError, DataError
 from mlwright.evaluate._calibration import (
     AdjustedPredictor,
@@ -136,11 +139,8 @@ def read_frame(data: Any, model: Any = None):
 
     With ``model``, files are read the way its training data was (``model.reading_rule``).
     """
-    import pandas as pd
-
     if isinstance(data, pd.DataFrame):
         return data
-    from mlwright.data import read
 
     rule = getattr(model, "reading_rule", None) if model is not None else None
     return read(data, na_values=rule)
@@ -331,8 +331,6 @@ def _thin(*arrays: np.ndarray) -> list[list[float]]:
 
 
 def _binary_curves(data: EvalData) -> dict[str, Any]:
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     truth = (data.y_true == data.positive_index).astype(int)
     score = data.proba[:, data.positive_index]
     if truth.min() == truth.max():

@@ -15,9 +15,12 @@ partial dependence.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import xgboost
 
 from mlwright.errors import ConfigError, DataError
 from mlwright.evaluate._calibration import AdjustedPredictor
@@ -99,8 +102,6 @@ def permutation_importance(
         ``column``, ``importance`` (mean drop, in metric units; positive = the column helps),
         ``std``; sorted by importance.
     """
-    import pandas as pd
-
     metric = metric or _model_metric(model)
     higher = greater_is_better(metric, model.task)
     rows = _sample(frame.assign(__target__=np.asarray(y_true)), max_rows, seed)
@@ -306,7 +307,6 @@ def _booster_contrib(family, booster, matrix, task, width) -> np.ndarray | None:
         if task == "multiclass":
             return values.reshape(-1, width + 1)
         return values
-    import xgboost
 
     types = getattr(booster, "feature_types", None)
     dmatrix = xgboost.DMatrix(matrix, feature_types=types, enable_categorical=True)
@@ -315,20 +315,18 @@ def _booster_contrib(family, booster, matrix, task, width) -> np.ndarray | None:
 
 
 def _shap_contributions(model, row_frame, explained_index, background, seed) -> dict[str, Any]:
-    import warnings
-
     try:
         with warnings.catch_warnings():
             # shap's import touches deprecated matplotlib colormap APIs; not ours to fix.
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
+            # deferred: shap is the optional [explain] extra (~2 s to import)
             import shap
     except ImportError as err:
         raise ConfigError(
             "Explaining this model's predictions needs the shap package (its ensemble has "
             "members without native TreeSHAP): pip install 'mlwright[explain]'."
         ) from err
-    import pandas as pd
 
     if background is None or len(background) == 0:
         raise ConfigError("The shap explainer needs background rows: pass the evaluation data.")
@@ -425,8 +423,6 @@ def partial_dependence(
         Per column: ``column``, ``kind`` (``"numeric"`` or ``"categorical"``), ``grid``,
         ``average`` (per grid value; multiclass: a list per class), ``output``.
     """
-    import pandas as pd
-
     rows = _sample(frame, max_rows, seed)
     results = []
     for column in columns:

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from fairlearn.metrics import (
+    MetricFrame,
+    count,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 
 from mlwright.errors import ConfigError, DataError
 from mlwright.evaluate._metrics import EvalData, weighted_metric
@@ -102,14 +109,6 @@ def fairness_report(
     list of FairnessResult
         One per sensitive column.
     """
-    from fairlearn.metrics import (
-        MetricFrame,
-        count,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
-
     if not 0 <= difference_bound <= 1 or not 0 <= ratio_bound <= 1:
         raise ConfigError(
             f"Fairness bounds must be between 0 and 1; got difference {difference_bound}, "

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from mlwright.automl import get_metric
 from mlwright.errors import ConfigError, DataError
 
 TASKS = ("binary", "multiclass", "regression")
@@ -77,8 +79,6 @@ class EvalData:
 
 def encode_labels(values, classes: list, what: str = "y_true") -> np.ndarray:
     """Positions of ``values`` in ``classes``; labels compare as themselves, then as text."""
-    import pandas as pd
-
     values = np.asarray(values, dtype=object)
     index = pd.Index(list(classes), dtype=object)
     codes = index.get_indexer(values)
@@ -644,12 +644,6 @@ def weighted_metric(name: str, data: EvalData, weights: np.ndarray) -> np.ndarra
 
 
 def _engine_metric(name: str, task: str | None):
-    try:
-        from mlwright.automl import get_metric
-    except ImportError as err:
-        raise ConfigError(
-            f"Unknown metric {name!r}. Known metrics: {', '.join(sorted(METRICS))}."
-        ) from err
     try:
         return get_metric(name, task)
     except Exception as err:  # the engine raises its own error type for unknown names

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlwright.errors import DataError
 from mlwright.evaluate._intervals import bootstrap_distribution, percentile_interval
@@ -24,8 +25,6 @@ _NUMERIC_DISTINCT = 12
 
 def slice_labels(column) -> np.ndarray:
     """Text label of each row's slice for one column (quartile ranges for numbers)."""
-    import pandas as pd
-
     series = pd.Series(column).reset_index(drop=True)
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     if numeric and series.nunique(dropna=True) > _NUMERIC_DISTINCT:
