@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from mlwright.report._plots import _figure, _label, _to_data_uri
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -127,8 +129,6 @@ def drift_page(
     traffic
         Predictions per window (optional).
     """
-    import jinja2
-
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "j2"]),

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import matplotlib
+import numpy as np
+
 from mlwright.report._plots import _COLOR, _label, _to_data_uri
 
 _SIZE = (4.6, 3.4)
@@ -16,9 +19,8 @@ _GREY = "#9aa4b2"
 
 
 def _figure(size: tuple[float, float] = _SIZE):
-    import matplotlib
-
     matplotlib.use("Agg", force=False)
+    # deferred: pyplot comes after matplotlib.use("Agg"), so that only drawing picks a backend
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=size, dpi=100)
@@ -56,8 +58,6 @@ def pr_plot(pr: dict[str, Any], average_precision: float | None) -> str:
 
 def confusion_plot(confusion: dict[str, Any]) -> str:
     """Confusion matrix as a heat map with counts and row shares."""
-    import numpy as np
-
     labels = [_label(v, 12) for v in confusion["labels"]]
     matrix = np.asarray(confusion["matrix"], dtype=float)
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -115,8 +115,6 @@ def calibration_plot(curve: dict[str, Any], ece: float) -> str:
 
 def residual_plots(sample: dict[str, list[float]]) -> list[str]:
     """Predicted against actual, and the distribution of residuals."""
-    import numpy as np
-
     predicted = np.asarray(sample["predicted"])
     actual = np.asarray(sample["actual"])
     plt, figure, axes = _figure()
@@ -162,8 +160,6 @@ def importance_plot(
 
 def dependence_plot(dependence: dict[str, Any], classes: list[Any] | None) -> str:
     """Partial dependence of one column: a line for numbers, bars for categories."""
-    import numpy as np
-
     plt, figure, axes = _figure((3.8, 2.8))
     averages = np.asarray(dependence["average"], dtype=float)
     grid = dependence["grid"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwright import __version__
+from mlwright.report import _model_plots as plots
 from mlwright.report._profile_page import _environment, _number
 
 __all__ = [
@@ -57,6 +58,7 @@ def _clean(value: Any) -> Any:
 
 
 def _members(model: Any) -> list[dict[str, Any]]:
+    # deferred: mlwright.evaluate loads scikit-learn (~1.6 s), unused by `mlwright profile`
     from mlwright.evaluate._explain import base_predictor
 
     predictor = base_predictor(model.predictor)
@@ -91,14 +93,16 @@ def model_report_context(
     reference
         How the model was named on the command line (shown in the details).
     """
+    # deferred: mlwright.evaluate loads scikit-learn (~1.6 s), unused by `mlwright profile`
     from mlwright.evaluate import (
         evaluate,
         native_importance,
         partial_dependence,
         permutation_importance,
     )
+
+    # deferred: mlwright.evaluate loads scikit-learn (~1.6 s), unused by `mlwright profile`
     from mlwright.evaluate._evaluation import model_rows
-    from mlwright.report import _model_plots as plots
 
     started = time.perf_counter()
     lineage = model.lineage or {}
@@ -282,6 +286,7 @@ def _limitations(context: dict[str, Any]) -> list[str]:
 
 
 def _worse_than(row: dict[str, Any], primary: dict[str, Any], evaluation: dict[str, Any]) -> bool:
+    # deferred: mlwright.evaluate loads scikit-learn (~1.6 s), unused by `mlwright profile`
     from mlwright.evaluate._metrics import greater_is_better
 
     interval = row["value_interval"]

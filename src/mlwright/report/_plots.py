@@ -6,15 +6,16 @@ import base64
 import io
 from typing import Any
 
+import matplotlib
+
 #: Small figures: a profile page holds one per column.
 _SIZE = (3.6, 2.2)
 _COLOR = "#3b6ea8"
 
 
 def _figure():
-    import matplotlib
-
     matplotlib.use("Agg", force=False)
+    # deferred: pyplot comes after matplotlib.use("Agg"), so that only drawing picks a backend
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=_SIZE, dpi=100)

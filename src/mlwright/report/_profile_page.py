@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from mlwright.report._plots import association_plot, histogram_plot
 
 __all__ = ["profile_page", "save_profile_page"]
@@ -41,8 +43,6 @@ def _percent(value: Any) -> str:
 
 
 def _environment():
-    import jinja2
-
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
