@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -325,17 +326,41 @@ def _prepare_sqlite(database: Path, uri: str) -> None:
         ) from err
     if database.exists():
         return
-    # Write-ahead logging lets readers (models list, serving's reference lookups) proceed while a
-    # training run writes, and makes concurrent writers wait on each other instead of failing.
-    # The mode is stored in the file, so it is set once, when the file is created.
+    # MLflow creates its tables with a series of migrations, each committed on its own: a
+    # process killed half-way (kill -9 of the first `mlwright train` in a folder) left a store
+    # that no later command could open ("table ... already exists"). So a new store is built
+    # whole in a hidden file beside it and renamed into place: it exists complete or not at all.
+    migrated = database.with_name(f".{database.name}.{uuid.uuid4().hex[:12]}.migrating")
+    copied = migrated.with_suffix(".copy")
     try:
-        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.Error as err:
+        with quiet_mlflow(), translate_errors(uri):
+            from mlflow import MlflowClient
+
+            staging_uri = f"sqlite:///{migrated}"
+            client = MlflowClient(tracking_uri=staging_uri, registry_uri=staging_uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        # MLflow keeps its connections to the migrated file open: the store that is renamed
+        # into place is a copy made and closed here, attached to no open connection.
+        with contextlib.closing(sqlite3.connect(migrated, timeout=30)) as source:
+            with contextlib.closing(sqlite3.connect(copied, timeout=30)) as target:
+                source.backup(target)
+                # Write-ahead logging lets readers (models list, serving's reference lookups)
+                # proceed while a training run writes, and makes concurrent writers wait on
+                # each other instead of failing. The mode is stored in the file.
+                target.execute("PRAGMA journal_mode=WAL")
+        with copied.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(copied, database)
+    except (sqlite3.Error, OSError) as err:
         raise RegistryError(
             f"Cannot create the MLflow store {uri} ({err}). Check that '{database.parent}' is "
-            "writable, or point --tracking-uri elsewhere."
+            "writable and has free space, or point --tracking-uri elsewhere."
         ) from err
+    finally:
+        for leftover in (migrated, copied):
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{leftover}{suffix}").unlink(missing_ok=True)
 
 
 def _check_server(uri: str) -> None:
