@@ -55,6 +55,14 @@ class Server:
         self.handle.close()
         return self.process.returncode
 
+    def kill(self) -> int:
+        """``kill -9`` of the server and anything it started (its own process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+        self.handle.close()
+        return self.process.returncode
+
 
 def start_server(
     models: list[str], env: dict[str, str], workdir: Path, *extra: str, timeout: float = 60.0
@@ -80,6 +88,8 @@ def start_server(
         cwd=workdir,
         stdout=handle,
         stderr=subprocess.STDOUT,
+        # Its own process group, so that Server.kill reaches every process it starts.
+        start_new_session=True,
     )
     server = Server(process, port, grpc_port, log, handle)
     deadline = time.monotonic() + timeout
