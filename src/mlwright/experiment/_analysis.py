@@ -328,10 +328,12 @@ def _mean_interval(values: np.ndarray, binary: bool, alpha: float) -> tuple[Any,
     if values.size < 2:
         return None, None
     if binary:
+        # deferred: statsmodels (~0.45 s) is only for the statistics, not `experiment start`
         from statsmodels.stats.proportion import proportion_confint
 
         low, high = proportion_confint(int(values.sum()), values.size, alpha=alpha, method="wilson")
         return float(low), float(high)
+    # deferred: scipy.stats (~1.2 s) is only for the statistics, not `experiment start`
     from scipy import stats
 
     spread = float(values.std(ddof=1)) / math.sqrt(values.size)
@@ -342,6 +344,7 @@ def _mean_interval(values: np.ndarray, binary: bool, alpha: float) -> tuple[Any,
 
 def _registry_version(reference: str, tracking_uri: str | None) -> tuple[str, str]:
     """``(registered name, version)`` of a ``models:/NAME@alias`` or ``models:/NAME/V``."""
+    # deferred: mlwright.registry loads scikit-learn (~1.3 s); only --promote-winner needs it
     from mlwright.registry import get_model
 
     if not reference.startswith("models:/"):
@@ -362,6 +365,7 @@ def _registry_version(reference: str, tracking_uri: str | None) -> tuple[str, st
 
 
 def _promote(experiment: Experiment, winner: str | None, tracking_uri: str | None) -> str | None:
+    # deferred: mlwright.registry loads scikit-learn (~1.3 s); only --promote-winner needs it
     from mlwright.registry import promote
 
     if winner is None or winner == experiment.control:
@@ -373,7 +377,10 @@ def _promote(experiment: Experiment, winner: str | None, tracking_uri: str | Non
 
 def _record(analysis: Analysis, tracking_uri: str | None) -> str | None:
     """Log the analysis as an MLflow run of the experiment ``mlwright-experiments``."""
+    # deferred: mlwright.registry loads scikit-learn (~1.3 s); only recording to MLflow needs it
     from mlwright.registry import open_store
+
+    # deferred: mlwright.registry loads scikit-learn (~1.3 s); only recording to MLflow needs it
     from mlwright.registry._store import quiet_mlflow
 
     store = open_store(tracking_uri)

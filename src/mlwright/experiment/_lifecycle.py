@@ -15,6 +15,7 @@ def _pin(reference: str, tracking_uri: str | None) -> str:
     promoted, even if the alias moves during the experiment."""
     if not reference.startswith("models:/") or "@" not in reference:
         return reference
+    # deferred: mlwright.registry loads scikit-learn (~1.3 s); only a models:/ alias needs it
     from mlwright.registry import get_model
 
     model, alias = reference[len("models:/") :].split("@", 1)

@@ -110,6 +110,7 @@ def proportion_test(
     >>> round(r.difference, 3), r.significant
     (0.04, True)
     """
+    # deferred: statsmodels (~0.45 s) is only for the statistics, not `experiment start`
     from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
     _check_alpha(alpha)
@@ -185,6 +186,7 @@ def welch_test(
     TestResult
         ``difference = mean(treatment) - mean(control)``.
     """
+    # deferred: scipy.stats (~1.2 s) is only for the statistics, not `experiment start`
     from scipy import stats
 
     _check_alpha(alpha)
@@ -272,6 +274,7 @@ def bootstrap_test(
     alpha, n_resamples, seed
         Significance level, resamples per arm, random seed.
     """
+    # deferred: mlwright.evaluate loads scikit-learn (~0.7 s); only the bootstrap test needs it
     from mlwright.evaluate._intervals import bootstrap_distribution, percentile_interval
 
     _check_alpha(alpha)
@@ -393,7 +396,10 @@ def plan(
     >>> p.n_control
     14745
     """
+    # deferred: statsmodels (~0.45 s) is only for the statistics, not `experiment start`
     from statsmodels.stats.power import NormalIndPower
+
+    # deferred: statsmodels (~0.45 s) is only for the statistics, not `experiment start`
     from statsmodels.stats.proportion import proportion_effectsize
 
     _check_alpha(alpha)
@@ -440,7 +446,10 @@ def power_at(
     baseline: float, mde: float, n_control: int, *, alpha: float = 0.05, ratio: float = 1.0
 ) -> float:
     """Power of the two-sided two-proportion test with ``n_control`` control units."""
+    # deferred: statsmodels (~0.45 s) is only for the statistics, not `experiment start`
     from statsmodels.stats.power import NormalIndPower
+
+    # deferred: statsmodels (~0.45 s) is only for the statistics, not `experiment start`
     from statsmodels.stats.proportion import proportion_effectsize
 
     effect = abs(float(proportion_effectsize(baseline + mde, baseline)))
@@ -503,6 +512,7 @@ def srm_check(
     >>> srm_check({"a": 5000, "b": 5050}, {"a": 0.5, "b": 0.5}).mismatch
     False
     """
+    # deferred: scipy.stats (~1.2 s) is only for the statistics, not `experiment start`
     from scipy import stats
 
     arms = [arm for arm in weights if weights[arm] > 0]

@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -381,8 +382,6 @@ def _timestamp(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        from datetime import UTC, datetime
-
         try:
             parsed = datetime.fromisoformat(str(value))
         except ValueError as err:
