@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from mlwright.errors import ConfigError
 from mlwright.monitor._drift import DriftSettings
@@ -148,8 +151,6 @@ def load_alert_config(path: str | Path | None) -> AlertConfig:
         if source.suffix.lower() == ".json":
             document = json.loads(text)
         else:
-            import yaml
-
             document = yaml.safe_load(text)
     except Exception as err:
         raise ConfigError(f"The alert config '{source}' cannot be parsed ({err}).") from err
@@ -244,8 +245,6 @@ def evaluate_rules(
         elif rule.type == "traffic" and traffic:
             history = traffic[:-1]
             if len(history) >= int(p["min_windows"]):
-                import statistics
-
                 typical = statistics.median(history)
                 current = traffic[-1]
                 ratio = current / typical if typical else float("inf")

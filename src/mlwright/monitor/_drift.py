@@ -27,6 +27,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr
+from scipy.stats import false_discovery_control
 
 from mlwright.errors import ConfigError, DataError
 from mlwright.monitor._reference import (
@@ -294,8 +298,6 @@ def _json_safe(value: Any) -> Any:
 
 # -- statistics ---------------------------------------------------------------------------------
 def _psi(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
-    from scipy.special import rel_entr
-
     # PSI = sum (c - r) ln(c / r) = KL(c || r) + KL(r || c), on clipped shares.
     r = np.clip(reference_shares, _EPSILON, None)
     c = np.clip(current_shares, _EPSILON, None)
@@ -328,8 +330,6 @@ def _numeric_stats(
     settings: Any,
     compared: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    from scipy import stats
-
     out: dict[str, Any] = {}
     if reference_values.size == 0 or current.size == 0:
         return out
@@ -388,9 +388,6 @@ def _numeric_plot(reference_values: np.ndarray, current: np.ndarray) -> dict[str
 def _categorical_stats(
     summary: dict[str, Any], current_counts: pd.Series, settings: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    from scipy import stats
-    from scipy.spatial.distance import jensenshannon
-
     reference_counts = {str(k): float(v) for k, v in (summary.get("categories") or {}).items()}
     reference_other = float(summary.get("other") or 0)
     names = list(reference_counts)
@@ -470,8 +467,6 @@ def category_counts(values: pd.Series) -> pd.Series:
 
 
 def _missing_p_value(reference_share: float, missing: int, n_total: int) -> float:
-    from scipy import stats
-
     if n_total == 0:
         return 1.0
     if reference_share <= 0:
@@ -490,8 +485,6 @@ def _adjust(p_values: list[float], correction: str) -> list[float]:
     array = np.asarray(p_values, dtype=float)
     m = array.size
     if correction == "fdr_bh":
-        from scipy.stats import false_discovery_control
-
         return [float(p) for p in false_discovery_control(array, method="bh")]
     if correction == "bonferroni":
         return [float(p) for p in np.minimum(array * m, 1.0)]

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
 
 from mlwright.errors import ConfigError, DataError
 from mlwright.monitor._reference import category_strings
@@ -451,9 +453,6 @@ def _parse_documents(documents: list[str]) -> dict[str, Any]:
 
 
 def _parse_with_arrow(documents: list[str]) -> dict[str, Any]:
-    import pyarrow as pa
-    import pyarrow.json as pa_json
-
     buffer = io.BytesIO("\n".join(documents).encode("utf-8"))
     options = pa_json.ReadOptions(block_size=1 << 24)
     table = pa_json.read_json(buffer, read_options=options)

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from mlwright.errors import ConfigError
+from mlwright.evaluate import bootstrap_interval
+from mlwright.evaluate._metrics import greater_is_better
 from mlwright.monitor._reference import category_strings
 
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
@@ -199,9 +201,6 @@ def live_performance(
     min_rows
         Windows with fewer labelled rows are skipped (their interval would be meaningless).
     """
-    from mlwright.evaluate import bootstrap_interval
-    from mlwright.evaluate._metrics import greater_is_better
-
     metric = (
         metric
         or (model.metrics or {}).get("metric")

@@ -21,9 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import mlwright
+from mlwright.data import read
+from mlwright.data._markers import LEGACY_MARKERS
 from mlwright.errors import ConfigError, DataError
+from mlwright.evaluate import compare
 from mlwright.monitor._feedback import read_log
 from mlwright.monitor._reference import category_strings
+from mlwright.registry import CHALLENGER, CHAMPION, promote, start_training_run
+from mlwright.registry._registry import quiet_mlflow
 
 POLICIES = ("never", "if-better", "always")
 # Settings recorded in lineage that train() accepts again.
@@ -196,9 +202,6 @@ def retrain(
     since
         With ``from_log``: only predictions from then on.
     """
-    import mlwright
-    from mlwright.evaluate import compare
-
     if promote not in POLICIES:
         raise ConfigError(
             f"Unknown promotion policy {promote!r}; choose one of {', '.join(POLICIES)}."
@@ -227,8 +230,6 @@ def retrain(
         frame = data_from_log(model, from_log, name=log_name, since=since)
         source = f"prediction log {from_log}"
     else:
-        from mlwright.data import read
-
         # Read as the champion's training data was read (its markers rule).
         frame = (
             read(data)
@@ -256,8 +257,6 @@ def retrain(
                 "it cannot be combined with the new data. Drop --with-original or pass the "
                 "combined data with --data."
             )
-        from mlwright.data import read
-        from mlwright.data._markers import LEGACY_MARKERS
 
         # The original data is read with the rule recorded at its training (runs recorded
         # before the rule existed read every marker as missing).
@@ -324,9 +323,6 @@ def _register(
     tracking_uri: str | None,
     source: str,
 ) -> dict[str, Any]:
-    from mlwright.registry import CHALLENGER, CHAMPION, promote, start_training_run
-    from mlwright.registry._registry import quiet_mlflow
-
     run = start_training_run(
         data=frame,
         settings=settings,
