@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from mlwright.errors import MlwrightError
+from mlwright.experiment import ExperimentStore, Ramp, analyze, route, weights_at
 from mlwright.serve._registry import load_served_model
 from mlwright.serve._responses import error_response, parse_body
 from mlwright.serve._validate import RequestValidationError, problem
@@ -55,8 +57,6 @@ class _Active:
         self.weights = experiment.weights
         self.ramp = None
         if experiment.ramp:
-            from mlwright.experiment import Ramp
-
             self.ramp = Ramp(**experiment.ramp)
 
 
@@ -89,7 +89,6 @@ class ExperimentRouting:
             return
         try:
             self._checked = time.monotonic()
-            from mlwright.experiment import ExperimentStore
 
             served = set(self.state.registry.names())
             running = [
@@ -224,8 +223,6 @@ class ExperimentRouting:
         tuple
             ``(model, labels, probabilities, arm)``: the model that answered and its arm.
         """
-        from mlwright.experiment import route
-
         experiment = active.experiment
         routing = route(
             unit,
@@ -270,8 +267,6 @@ class ExperimentRouting:
 
     def _record_error(self, experiment: Any, arm: str, request_id: str) -> None:
         """Keep the failure as an ``error`` outcome (the analysis' error-rate guardrail)."""
-        from mlwright.experiment import ExperimentStore
-
         try:
             ExperimentStore(self.log_uri).add_outcomes(
                 experiment, [{"request_id": request_id, "arm": arm, "metric": "error", "value": 1}]
@@ -400,8 +395,6 @@ def _router(state: Any) -> APIRouter:
     router = APIRouter()
 
     def _store() -> Any:
-        from mlwright.experiment import ExperimentStore
-
         return ExperimentStore(state.experiments.log_uri)
 
     @router.post("/outcome", tags=["experiments"], summary="Record experiment outcomes")
@@ -511,10 +504,6 @@ def dashboard_panel(state: Any) -> dict[str, Any]:
     Each entry is the analysis ``mlwright experiment analyze`` reports (computed without
     recording to MLflow or saving it), reduced to what the page draws.
     """
-    import math
-
-    from mlwright.experiment import ExperimentStore, Ramp, analyze, weights_at
-
     routing = state.experiments
     now = time.time()
     entries = []

@@ -343,6 +343,7 @@ def _inputs(request: Any) -> list[tuple[str, str, list[int], list[Any]]]:
 def _new_event_loop() -> asyncio.AbstractEventLoop:
     # uvloop (as uvicorn uses) runs the loop's own work per event in C.
     try:
+        # deferred: uvloop is not installed on Windows (a platform-marked dependency)
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()

@@ -45,6 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mlwright.errors import ConfigError
 from mlwright.serve import _json as fast_json
 
@@ -747,7 +749,6 @@ def read_predictions(
         One row per logged prediction row, columns :data:`LOG_COLUMNS`; ``features``,
         ``prediction`` and ``probabilities`` decoded from JSON; ``time`` as UTC datetimes.
     """
-    import pandas as pd
 
     def seconds(value: float | datetime | None) -> float | None:
         if isinstance(value, datetime):

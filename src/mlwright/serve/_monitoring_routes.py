@@ -35,7 +35,9 @@ from pydantic import (
 )
 
 from mlwright.errors import MlwrightError
-from mlwright.monitor import record_feedback
+from mlwright.monitor import drift, live_performance, load_reference, read_log, record_feedback
+from mlwright.monitor._feedback import split_log_uri
+from mlwright.monitor._monitor import logged_predictions
 from mlwright.serve._log import AGGREGATE_RESOLUTIONS, LABEL_SQL, aggregated_id
 from mlwright.serve._responses import error_response, parse_body
 from mlwright.serve._validate import RequestValidationError
@@ -84,8 +86,6 @@ def _clean(value: Any) -> Any:
 
 
 def _sqlite_path(uri: str) -> str | None:
-    from mlwright.monitor._feedback import split_log_uri
-
     scheme, path = split_log_uri(uri)
     return str(path) if scheme == "sqlite" and path.is_file() else None
 
@@ -232,9 +232,6 @@ CREATE INDEX IF NOT EXISTS drift_history_model_time ON drift_history (model, com
 def _compute_health(served: Any, uri: str) -> dict[str, Any]:
     """Drift of the newest :data:`DRIFT_ROWS` rows and live metrics of the newest
     :data:`LABELLED_ROWS` labelled rows: bounded recent samples, not the whole log."""
-    from mlwright.monitor import drift, live_performance, load_reference, read_log
-    from mlwright.monitor._monitor import logged_predictions
-
     health: dict[str, Any] = {
         "drift": None,
         "performance": None,

@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from mlwright.errors import ModelError
+from mlwright.model import load
+from mlwright.registry import get_version
 from mlwright.serve._fastpath import FastPath
 
 __all__ = ["FieldSpec", "ModelRegistry", "ServedModel", "load_served_model", "model_name_for"]
@@ -239,9 +244,6 @@ class ServedModel:
     # -- prediction ----------------------------------------------------------------------------
     def frame(self, columns: dict[str, Sequence[Any]], n_rows: int) -> Any:
         """The predictor's input frame from per-column values (already validated)."""
-        import numpy as np
-        import pandas as pd
-
         data: dict[str, Any] = {}
         for name in self.feature_names:
             values = columns.get(name)
@@ -262,8 +264,6 @@ class ServedModel:
 
     def predict_frame(self, frame: Any) -> tuple[list[Any], Any]:
         """Predictions (plain Python values) and the probability matrix (or None)."""
-        import numpy as np
-
         predictor = self.model.predictor
         if self.task == "regression":
             values = np.asarray(predictor.predict(frame), dtype=np.float64)
@@ -283,7 +283,6 @@ class ServedModel:
         fast = self.fast_path
         if fast is None:
             return self.predict_frame(self.frame(columns, n_rows))
-        import numpy as np
 
         output = fast.predict(columns, n_rows)
         if self.task == "regression":
@@ -349,8 +348,6 @@ def _unseen_is_error(schema: Any, column: Any) -> bool:
     (if any) is the answer.
     """
     try:
-        import pandas as pd
-
         probe = pd.DataFrame({column.name: ["\x00mlwright-unseen-probe\x00"]})
         report = schema.validate(probe)
     except Exception:
@@ -376,8 +373,6 @@ def load_served_model(reference: str, *, name: str | None = None) -> ServedModel
     name
         Served name; derived from the reference when omitted.
     """
-    from mlwright.model import load
-
     pinned, version = _pin(reference)
     model = load(pinned)
     return ServedModel(
@@ -412,9 +407,7 @@ def _pin(reference: str) -> tuple[str, str | None]:
 
 
 def _alias_version(name: str, alias: str) -> str:
-    # Imported here: MLflow is needed to ask the registry, never on the prediction path.
-    from mlwright.registry import get_version
-
+    # MLflow is needed to ask the registry (get_version imports it), never on the prediction path.
     return str(get_version(name, alias).version)
 
 

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import uvicorn
+
 from mlwright.errors import ConfigError
 from mlwright.serve._app import create_app
 from mlwright.serve._registry import ModelRegistry, load_served_model
@@ -61,8 +63,6 @@ def run_server(arguments: Sequence[str], settings: ServeSettings) -> None:
     settings
         Host, ports, token, batching, log, watch.
     """
-    import uvicorn
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Background threads (prediction log, watcher) hand the interpreter back to the request
     # loop after 1 ms instead of 5: a request never waits long behind the log writer.
