@@ -6,10 +6,17 @@ import MLflow: it runs at the end of every tracked training, inside its time bud
 
 from __future__ import annotations
 
+import datetime as dt
+import platform
+import uuid
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mlwright import __version__
+from mlwright.model._artifact import add_files
 
 __all__ = ["ARTIFACT_KEY", "CODE_FILE", "MLMODEL_FILE", "add_pyfunc_flavor", "has_pyfunc_flavor"]
 
@@ -47,8 +54,6 @@ def add_pyfunc_flavor(directory: str | Path) -> None:
     directory
         A complete mlwright artifact (it is verified before anything is added).
     """
-    from mlwright.model._artifact import add_files
-
     root = Path(directory)
     if has_pyfunc_flavor(root):
         return
@@ -57,12 +62,6 @@ def add_pyfunc_flavor(directory: str | Path) -> None:
 
 def pyfunc_files() -> dict[str, bytes]:
     """The files that make an mlwright artifact an MLflow pyfunc model, by name."""
-    import datetime as dt
-    import platform
-    import uuid
-    from importlib import metadata
-
-    import yaml
 
     def version(distribution: str, default: str) -> str:
         try:

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from mlwright.model import load
 from mlwright.registry._flavor import ARTIFACT_KEY, add_pyfunc_flavor, has_pyfunc_flavor
 
 __all__ = ["MlwrightPythonModel", "add_pyfunc_flavor", "has_pyfunc_flavor", "prediction_frame"]
@@ -36,8 +37,6 @@ class MlwrightPythonModel(PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Load the artifact MLflow downloaded, verifying its MANIFEST first."""
-        from mlwright.model import load
-
         self.model = load(context.artifacts[ARTIFACT_KEY])
 
     # MLflow reads this type hint: a DataFrame hint makes it pass the decoded input through
@@ -65,8 +64,6 @@ def prediction_frame(model: Any, data: Any) -> Any:
     pandas.DataFrame
         One row per input row, in order.
     """
-    import pandas as pd
-
     if isinstance(data, dict):
         data = pd.DataFrame([data])
     elif isinstance(data, list):

@@ -108,6 +108,7 @@ def _complete(directory: Path) -> bool:
 
 
 def _run_source(store, run_id: str, path: str, reference: str) -> str:  # type: ignore[no-untyped-def]
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     with quiet_mlflow(), translate_errors(store.uri, f"look up {reference}"):
@@ -130,7 +131,10 @@ def _run_source(store, run_id: str, path: str, reference: str) -> str:  # type: 
 
 
 def _download(store, source: str, target: Path, reference: str) -> None:  # type: ignore[no-untyped-def]
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     import mlflow.artifacts
+
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ history store.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,7 @@ class ModelInfo:
 
 
 def _with_retries(action: Any, what: str, uri: str) -> Any:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     delay = 0.1
@@ -170,6 +172,7 @@ def register_version(
     -------
     VersionInfo
     """
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     check_model_name(name)
@@ -302,6 +305,7 @@ def get_version(
 
 
 def _registered_model(store: Store, name: str) -> Any:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     try:
@@ -319,6 +323,7 @@ def _registered_model(store: Store, name: str) -> Any:
 
 
 def _model_version(store: Store, name: str, version: int | str) -> Any:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     registered = _registered_model(store, name)
@@ -512,6 +517,4 @@ def _check_alias(alias: str) -> None:
 
 
 def _now() -> str:
-    import datetime as dt
-
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()

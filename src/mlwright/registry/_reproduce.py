@@ -16,10 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlwright.data import fingerprint, read
+from mlwright.data._markers import LEGACY_MARKERS
 from mlwright.errors import RegistryError
+from mlwright.model import train
+from mlwright.model._train_api import _prepare_frame
 from mlwright.registry._registry import MODEL_PATH
 from mlwright.registry._store import Store, home, open_store, quiet_mlflow, translate_errors
-from mlwright.registry._tracking import TAG_DATA_COPY
+from mlwright.registry._tracking import (
+    TAG_DATA_COPY,
+    TAG_REPRODUCES,
+    TAG_SOURCE,
+    start_training_run,
+)
 
 __all__ = ["ReproduceResult", "reproduce"]
 
@@ -125,12 +134,6 @@ def reproduce(
         The run does not exist or holds no model; no data with the recorded fingerprint can
         be found.
     """
-    from mlwright.registry._tracking import (
-        TAG_REPRODUCES,
-        TAG_SOURCE,
-        start_training_run,
-    )
-
     store = open_store(tracking_uri)
     run = _get_run(store, run_id)
     with tempfile.TemporaryDirectory(prefix="mlwright-reproduce-") as scratch:
@@ -143,7 +146,6 @@ def reproduce(
                 f"Run {run_id} does not record its training settings and data fingerprint "
                 "(its model/lineage.json lacks them), so it cannot be reproduced."
             )
-        from mlwright.data._markers import LEGACY_MARKERS
 
         # Runs recorded before the missing-value rule was read every marker as missing.
         settings.setdefault("na_values", list(LEGACY_MARKERS))
@@ -166,7 +168,6 @@ def reproduce(
             experiment=_experiment_name(store, run),
             extra_tags={TAG_REPRODUCES: run_id},
         )
-        from mlwright.model import train
 
         with training:
             model = train(
@@ -241,6 +242,7 @@ def _number(value: Any) -> float | None:
 
 
 def _get_run(store: Store, run_id: str) -> Any:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     with quiet_mlflow(), translate_errors(store.uri, f"read run {run_id}"):
@@ -263,7 +265,10 @@ def _get_run(store: Store, run_id: str) -> Any:
 
 
 def _download_json(store: Store, run_id: str, path: str, scratch: Path) -> dict[str, Any]:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     import mlflow.artifacts
+
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     with quiet_mlflow(), translate_errors(store.uri, f"read {path} of run {run_id}"):
@@ -320,6 +325,7 @@ def _find_data(
             break
     copy = run.data.tags.get(TAG_DATA_COPY)
     if copy and not any(origin == "given" for _, origin in candidates):
+        # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
         import mlflow.artifacts
 
         with quiet_mlflow(), translate_errors(store.uri, "download the stored training data"):
@@ -353,9 +359,6 @@ def _keep(path: Path) -> Path:
 
 
 def _fingerprint(source: str, target: str, na_values: Any = None) -> str:
-    from mlwright.data import fingerprint, read
-    from mlwright.model._train_api import _prepare_frame
-
     frame = read(source, na_values=na_values)
     # Training fingerprints the frame after dropping rows without a target; do the same.
     frame, _ = _prepare_frame(frame, target, source)

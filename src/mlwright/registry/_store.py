@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from mlwright.config import get_settings
 from mlwright.errors import RegistryError
 
@@ -119,6 +121,7 @@ def quiet_mlflow() -> Iterator[None]:
     None of it is actionable for an mlwright user; real failures still raise.
     """
     # MLflow sets its logger's level when first imported; import it before overriding.
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     import mlflow  # noqa: F401
 
     loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
@@ -157,6 +160,7 @@ class Store:
 
         Two processes creating it at the same time both end up with the same experiment.
         """
+        # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
         from mlflow.exceptions import MlflowException
 
         with quiet_mlflow(), translate_errors(self.uri):
@@ -224,6 +228,7 @@ def open_store(tracking_uri: str | None = None) -> Store:
         if database is not None:
             _prepare_sqlite(database, uri)
         with quiet_mlflow(), translate_errors(uri):
+            # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
             from mlflow import MlflowClient
 
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -265,6 +270,7 @@ def _creation_lock(database: Path | None, uri: str) -> Iterator[None]:
         yield
         return
     try:
+        # deferred: fcntl is POSIX-only; on Windows the ImportError skips the lock
         import fcntl
     except ImportError:  # Windows: MLflow's own (weaker) guard only
         yield
@@ -334,6 +340,7 @@ def _prepare_sqlite(database: Path, uri: str) -> None:
     copied = migrated.with_suffix(".copy")
     try:
         with quiet_mlflow(), translate_errors(uri):
+            # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
             from mlflow import MlflowClient
 
             staging_uri = f"sqlite:///{migrated}"
@@ -364,8 +371,6 @@ def _prepare_sqlite(database: Path, uri: str) -> None:
 
 
 def _check_server(uri: str) -> None:
-    import requests
-
     health = f"{uri.rstrip('/')}/health"
     try:
         response = requests.get(health, timeout=_HEALTH_TIMEOUT)
@@ -403,6 +408,7 @@ def translate_errors(uri: str, doing: str = "use the MLflow store") -> Iterator[
     except RegistryError:
         raise
     except Exception as err:
+        # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
         from mlflow.exceptions import MlflowException
 
         if isinstance(err, MlflowException) and err.error_code in _CALLER_HANDLED:
@@ -422,6 +428,7 @@ _CALLER_HANDLED = frozenset(
 
 
 def _is_store_failure(err: BaseException) -> bool:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.exceptions import MlflowException
 
     if isinstance(err, (MlflowException, sqlite3.Error, OSError, ConnectionError)):

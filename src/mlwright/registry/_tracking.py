@@ -24,6 +24,7 @@ What a finished run holds:
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import socket
@@ -265,6 +266,7 @@ def start_training_run(
 
 # -- what gets logged -----------------------------------------------------------------------
 def _params(lineage: dict[str, Any], model: Any) -> list[Any]:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.entities import Param
 
     values: dict[str, Any] = {}
@@ -295,6 +297,7 @@ def _text(value: Any) -> str:
 
 
 def _metrics(metrics: dict[str, Any], lineage: dict[str, Any], findings: Any) -> list[Any]:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
@@ -327,6 +330,7 @@ def _metrics(metrics: dict[str, Any], lineage: dict[str, Any], findings: Any) ->
 
 
 def _result_tags(data_info: dict[str, Any]) -> list[Any]:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.entities import RunTag
 
     tags = []
@@ -358,6 +362,7 @@ def _cell(value: Any) -> Any:
 
 
 def _log_dataset(client: Any, run_id: str, model: Any, data_info: dict[str, Any]) -> None:
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     fingerprint = str(data_info.get("fingerprint") or "")
@@ -518,8 +523,6 @@ def _truncate(text: str, limit: int = 5000) -> str:
 
 def _user() -> str:
     try:
-        import getpass
-
         return getpass.getuser()
     except Exception:  # no user database entry (containers): MLflow shows "unknown"
         return "unknown"
@@ -604,6 +607,7 @@ def log_evaluation(
             run_id = _model_version(store, match["name"], wanted).run_id
     if not run_id:
         return None
+    # deferred: MLflow (~0.9 s) loads when a store is used, not with mlwright.registry
     from mlflow.entities import Metric, RunTag
 
     client = store.client
