@@ -8,6 +8,9 @@ mlwright and exits with :data:`EXIT_INTERNAL_ERROR`.
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -21,6 +24,7 @@ __all__ = [
     "ModelError",
     "RegistryError",
     "SchemaValidationError",
+    "write_error",
 ]
 
 EXIT_OK = 0
@@ -80,3 +84,60 @@ class ModelError(MlwrightError):
 
 class RegistryError(MlwrightError):
     """The tracking store or model registry cannot be reached or does not hold what was asked."""
+
+
+#: Errors of writing to a path the user chose that are theirs to fix: space, permissions, a
+#: read-only disk, a file where a folder is needed or a folder where a file is.
+_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_PERMISSION = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+_NOT_A_FOLDER = frozenset({errno.ENOTDIR, errno.EEXIST})
+
+
+def write_error(
+    err: OSError, what: str, path: str | os.PathLike[str], *, kept: bool = False
+) -> DataError | None:
+    """The user's message for failing to write ``what`` to ``path`` they chose.
+
+    Parameters
+    ----------
+    err
+        The error the write raised.
+    what
+        What was written, as the message names it ("predictions", "the model").
+    path
+        The path the user gave.
+    kept
+        Whatever was at ``path`` before is still there, unchanged (said in the message).
+
+    Returns
+    -------
+    DataError or None
+        A DataError naming the path, the reason and the fix; None when ``err`` is not one the
+        user can fix (the caller re-raises it: a bug).
+    """
+    where = f"Cannot write {what} to '{os.fspath(path)}'"
+    if kept:
+        where += " (what was there is left as it was)"
+    culprit = f"'{err.filename}'" if err.filename is not None else None
+    if err.errno in _NOT_A_FOLDER:
+        start = Path(os.fsdecode(err.filename if err.filename is not None else path))
+        on_the_way = next(
+            (p for p in (start, *start.parents) if p.exists() and not p.is_dir()), None
+        )
+        blocker = "a folder on the way" if on_the_way is None else f"'{on_the_way}'"
+        return DataError(
+            f"{where}: {blocker} is a file, where a folder is needed. Choose another output "
+            "path, or move that file."
+        )
+    if err.errno == errno.EISDIR:
+        return DataError(
+            f"{where}: {culprit or 'it'} is a folder. Name a file, or choose another path."
+        )
+    if err.errno in _SPACE:
+        fix = "Free space on its disk, or choose another output path."
+    elif err.errno in _PERMISSION:
+        fix = "Make the folder writable, or choose another output path."
+    else:
+        return None
+    reason = err.strerror if culprit is None else f"{err.strerror} ({culprit})"
+    return DataError(f"{where}: {reason}. {fix}")

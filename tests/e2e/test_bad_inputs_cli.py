@@ -7,12 +7,16 @@ message must hold) goes through ``mlwright check``; a few cases also through ``p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +32,20 @@ CASES = json.loads((CORPUS / "cases.json").read_text())
 CREDIT = REPO / "examples" / "credit-g" / "train.csv"
 
 
-def run_cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: object, cwd: Path | None = None, home: Path | None = None
+) -> subprocess.CompletedProcess:
+    # A wide terminal: messages are checked as one line of text.
+    env = {**os.environ, "COLUMNS": "400"}
+    if home is not None:
+        env["MLWRIGHT_HOME"] = str(home)
     return subprocess.run(
         [sys.executable, "-m", "mlwright", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=600,
-        # A wide terminal: messages are checked as one line of text.
-        env={**os.environ, "COLUMNS": "400"},
+        env=env,
     )
 
 
@@ -184,3 +193,123 @@ def test_predictions_through_a_pipe_and_a_link(credit_model, tmp_path):
     # The file the link names is replaced, never the link.
     assert link.is_symlink()
     assert target.read_text() == received[0]
+
+
+def test_predictions_under_a_file_name_the_file(credit_model, tmp_path):
+    (tmp_path / "results").write_text("not a folder\n")
+    result = run_cli("predict", credit_model, CREDIT_TEST, "--output", tmp_path / "results/p.csv")
+    assert_user_error(result, "/results/p.csv'", "/results' is a file, where a folder is needed")
+    assert (tmp_path / "results").read_text() == "not a folder\n"
+
+
+# -- where a model and the MLflow store are written: a file on the way, read-only, full ------
+
+TRAIN_SMALL = ("--target", "class", "--models", "lightgbm", "--max-trials", "1", "--quiet")
+
+
+def test_train_output_under_a_file_fails_before_training(tmp_path):
+    (tmp_path / "models").write_text("not a folder\n")
+    result = run_cli("train", CREDIT, *TRAIN_SMALL, "--output", "models/credit", cwd=tmp_path)
+    assert_user_error(
+        result, "'models/credit'", "'models' is a file, where a folder is needed", "output path"
+    )
+    assert (tmp_path / "models").read_text() == "not a folder\n"
+    # Checked before the MLflow run is opened: nothing was recorded.
+    assert not (tmp_path / ".mlwright").exists()
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A real small file system at ``folder`` (tmpfs); skips where mounting is not allowed."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount(8) for a real full or read-only file system (CI has)")
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def remount(folder: Path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the file system of ``folder`` to the last byte; the filler's path."""
+    filler = folder / "filler"
+    with filler.open("wb") as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * (1 << 20))
+            handle.flush()
+    return filler
+
+
+def test_train_output_on_a_read_only_disk_fails_before_training(tmp_path):
+    with tmpfs(tmp_path / "ro", "1m") as folder:
+        remount(folder, "ro")
+        result = run_cli("train", CREDIT, *TRAIN_SMALL, "--output", folder / "credit", cwd=tmp_path)
+        assert_user_error(result, "/ro/credit'", "Read-only file system", "writable")
+        assert not (tmp_path / ".mlwright").exists()
+
+
+def test_train_output_on_a_full_disk_leaves_nothing_behind(tmp_path):
+    with tmpfs(tmp_path / "full", "64k") as folder:
+        result = run_cli("train", CREDIT, *TRAIN_SMALL, "--output", folder / "credit", cwd=tmp_path)
+        assert_user_error(result, "/full/credit'", "No space left on device", "Free space")
+        # The staging folder is removed: no half artifact, and the space is given back.
+        assert list(folder.iterdir()) == []
+
+
+def _store_state(home: Path) -> tuple:
+    connection = sqlite3.connect(home / "mlflow.db")
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        runs = connection.execute("SELECT status FROM runs ORDER BY start_time").fetchall()
+        versions = connection.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0]
+    finally:
+        connection.close()
+    return [status for (status,) in runs], versions
+
+
+@pytest.mark.parametrize("trouble", ["read-only", "full"])
+def test_a_store_on_a_read_only_or_full_disk_is_a_clear_error_and_stays_intact(trouble, tmp_path):
+    with tmpfs(tmp_path / "disk", "16m") as folder:
+        home = folder / ".mlwright"
+        first = run_cli(
+            "train", CREDIT, *TRAIN_SMALL, "--register", "credit", "--output", "a", cwd=tmp_path,
+            home=home,
+        )  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        before = _store_state(home)
+        assert before == (["FINISHED"], 1)
+        filler = None
+        if trouble == "read-only":
+            remount(folder, "ro")
+        else:
+            filler = fill(folder)
+        result = run_cli(
+            "train", CREDIT, *TRAIN_SMALL, "--register", "credit", "--output", "b", cwd=tmp_path,
+            home=home,
+        )  # fmt: skip
+        message = assert_user_error(result, f"{home}", "MLWRIGHT_HOME")
+        if trouble == "full":
+            assert "Its disk is full or read-only" in message
+        # Space back, or writable again: the store is as it was, and takes the next run.
+        if filler is not None:
+            filler.unlink()
+        else:
+            remount(folder, "rw")
+        assert _store_state(home) == before
+        again = run_cli(
+            "train", CREDIT, *TRAIN_SMALL, "--register", "credit", "--output", "c", cwd=tmp_path,
+            home=home,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert _store_state(home) == (["FINISHED", "FINISHED"], 2)

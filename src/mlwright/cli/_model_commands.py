@@ -131,6 +131,7 @@ def train_command(
     start = process_start_monotonic()
     from rich.console import Console
 
+    from mlwright.model._artifact import check_destination
     from mlwright.model._train_api import check_settings, train
 
     # Option mistakes fail in a second, before the MLflow run is opened.
@@ -147,6 +148,8 @@ def train_command(
     console = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     destination = output if output is not None else default_output(data)
+    # A model that could not be saved there fails now, before the MLflow run and the search.
+    check_destination(destination)
     display = None if quiet else TrainingDisplay(console, time_limit, max_trials, start)
     # Every training is an MLflow run, opened before training so a crash or kill is recorded.
     from mlwright.cli._registry_commands import TrainingTracking

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import hashlib
 import json
 import math
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mlwright.errors import ModelError
+from mlwright.errors import ModelError, write_error
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "MANIFEST"
@@ -279,17 +280,53 @@ def write_artifact(
         The artifact directory.
     """
     target = Path(directory).expanduser()
-    _check_target(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_destination(target, overwrite=overwrite)
     for relative in extra_files or {}:
         _check_relative(relative)
-    with _staged(target) as staging:
-        with (staging / PREDICTOR_FILE).open("wb") as handle:
-            pickle.dump(predictor, handle, protocol=5)
-        for name, content in documents.items():
-            _write_json(staging / name, to_json_safe(content))
-        _write_files(staging, extra_files or {})
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _staged(target) as staging:
+            with (staging / PREDICTOR_FILE).open("wb") as handle:
+                pickle.dump(predictor, handle, protocol=5)
+            for name, content in documents.items():
+                _write_json(staging / name, to_json_safe(content))
+            _write_files(staging, extra_files or {})
+    except OSError as err:  # a full disk, a read-only folder: the user's to fix
+        error = write_error(err, "the model", target, kept=target.exists())
+        if error is None:
+            raise
+        raise error from err
     return target
+
+
+def check_destination(directory: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Fail at once when a model could not be saved at ``directory`` (before a training
+    that would end by failing to save it).
+
+    Raises
+    ------
+    ModelError
+        Something is there already (a file, other files, a model without ``overwrite``).
+    DataError
+        A file stands where a folder is needed on the way, or the folder to write in is
+        read-only or not writable.
+    """
+    target = Path(directory).expanduser()
+    _check_target(target, overwrite)
+    # The nearest folder on the way that exists is where the new folders will be made.
+    existing = next(
+        (path for path in (target, *target.parents) if path.exists() or path.is_symlink()),
+        Path("."),
+    )
+    problem: OSError | None = None
+    if not existing.is_dir():
+        problem = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        code = errno.EROFS if read_only else errno.EACCES
+        problem = OSError(code, os.strerror(code), str(existing))
+    if problem is not None:
+        raise write_error(problem, "the model", target) or problem
 
 
 def _check_relative(relative: str) -> None:
@@ -387,8 +424,14 @@ def add_files(directory: str | os.PathLike[str], files: dict[str, bytes]) -> Non
     verify_artifact(root)
     for relative in files:
         _check_relative(relative)
-    with _staged(root, copy_of=root) as staging:
-        _write_files(staging, files)
+    try:
+        with _staged(root, copy_of=root) as staging:
+            _write_files(staging, files)
+    except OSError as err:  # a full disk: the artifact is as it was
+        error = write_error(err, "files into the model", root, kept=True)
+        if error is None:
+            raise
+        raise error from err
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwright.data import open_table
-from mlwright.errors import DataError
+from mlwright.errors import DataError, write_error
 from mlwright.model._model import Model
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -120,12 +120,6 @@ def _arrow_to_pandas(table: Any) -> Any:
     return frame
 
 
-#: Errors of writing the predictions file that are the user's to fix (space, permissions).
-_WRITE_ERRORS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
-)
-
-
 def predict_file(
     model: Model,
     source: str | os.PathLike[str],
@@ -183,14 +177,14 @@ def predict_file(
             os.replace(temporary, target)
     except OSError as err:
         if temporary is not None:
-            temporary.unlink(missing_ok=True)
-        if err.errno not in _WRITE_ERRORS:
+            # Its folder may be what failed (a file where a folder is needed).
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+        kept = temporary is not None and target.exists()
+        error = write_error(err, "predictions", target, kept=kept)
+        if error is None:
             raise
-        kept = " (it was left as it was)" if temporary is not None and target.exists() else ""
-        raise DataError(
-            f"Cannot write predictions to '{target}'{kept}: {err.strerror}. Free space on its "
-            "disk, make the folder writable, or choose another output path."
-        ) from err
+        raise error from err
     except BaseException:
         if temporary is not None:
             temporary.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from mlwright.automl import available_families, get_metric, metric_names, search
 from mlwright.data import Schema, check, fingerprint, read
 from mlwright.data._markers import normalise_na_values
 from mlwright.errors import ConfigError, DataError
-from mlwright.model._artifact import FORMAT_VERSION, to_json_safe
+from mlwright.model._artifact import FORMAT_VERSION, check_destination, to_json_safe
 from mlwright.model._lineage import build_lineage, utc_now
 from mlwright.model._model import Model
 
@@ -144,6 +144,9 @@ def train(
         n_jobs=n_jobs,
         na_values=na_values,
     )
+    if output is not None:
+        # A model that could not be saved fails now, not after the search.
+        check_destination(output, overwrite=overwrite)
     settings["drop_flagged_columns"] = bool(drop_flagged_columns)
     settings["feature_types"] = dict(feature_types or {})
     time_limit = settings["time_limit"]

@@ -279,8 +279,9 @@ def _creation_lock(database: Path | None, uri: str) -> Iterator[None]:
         database.parent.mkdir(parents=True, exist_ok=True)
         handle = open(database.parent / f".{database.name}.lock", "a+b")  # noqa: SIM115
     except OSError as err:
+        doing = "open" if database.exists() else "create"
         raise RegistryError(
-            f"Cannot create the MLflow store {uri} in '{database.parent}' ({err}). Set "
+            f"Cannot {doing} the MLflow store {uri} in '{database.parent}' ({err}). Set "
             "MLWRIGHT_HOME to a writable folder, or point --tracking-uri elsewhere."
         ) from err
     with handle:
@@ -415,11 +416,26 @@ def translate_errors(uri: str, doing: str = "use the MLflow store") -> Iterator[
             raise
         if not _is_store_failure(err):
             raise
+        reason = _first_line(err)
+        advice = "Check that the store is reachable and intact"
+        if any(sign in reason.lower() for sign in _DISK_SIGNS):
+            advice = "Its disk is full or read-only: free space, or make its folder writable"
         raise RegistryError(
-            f"Could not {doing} at {uri}: {_first_line(err)}. Check that the store is reachable "
-            "and intact; --tracking-uri or MLFLOW_TRACKING_URI choose another store, and "
-            "without them mlwright uses the SQLite store in MLWRIGHT_HOME (default ./.mlwright)."
+            f"Could not {doing} at {uri}: {reason}. {advice}; --tracking-uri or "
+            "MLFLOW_TRACKING_URI choose another store, and without them mlwright uses the "
+            "SQLite store in MLWRIGHT_HOME (default ./.mlwright)."
         ) from err
+
+
+#: How SQLite and the OS word a full or read-only disk (a full disk under write-ahead logging
+#: is often reported as an I/O error).
+_DISK_SIGNS = (
+    "disk is full",
+    "disk i/o error",
+    "readonly database",
+    "read-only file system",
+    "no space left",
+)
 
 
 _CALLER_HANDLED = frozenset(
