@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
+from rich.console import Console
+
 from mlwright.cli._app import app
-from mlwright.errors import EXIT_INTERNAL_ERROR
+from mlwright.errors import EXIT_INTERNAL_ERROR, MlwrightError
 
 __all__ = ["app", "main"]
 
@@ -24,8 +26,6 @@ def main(argv: list[str] | None = None) -> None:
 
     ``--debug`` (anywhere on the line) or ``MLWRIGHT_DEBUG=1`` shows tracebacks.
     """
-    from mlwright.errors import MlwrightError
-
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("MLWRIGHT_DEBUG", "") not in ("", "0")
     args = [arg for arg in args if arg != "--debug"]
@@ -50,8 +50,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print_error(message: str) -> None:
-    from rich.console import Console
-
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         f"[bold red]Error:[/bold red] {message}", markup=True
     )

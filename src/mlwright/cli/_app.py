@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from mlwright import __version__
+
 app = typer.Typer(
     name="mlwright",
     help=(
@@ -20,8 +22,6 @@ app = typer.Typer(
 
 def _version_callback(value: bool) -> None:
     if value:
-        from mlwright import __version__
-
         typer.echo(f"mlwright {__version__}")
         raise typer.Exit()
 

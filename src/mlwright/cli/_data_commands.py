@@ -17,10 +17,12 @@ from typing import Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from mlwright.cli._app import app
 from mlwright.cli._shared import NA_VALUES_HELP, na_values_option
+from mlwright.errors import EXIT_CHECK_FAILED, ConfigError
 
 _DATA_HELP = (
     "The data: a CSV/TSV, Parquet, JSON Lines, Excel or ARFF file, a DuckDB file, or an "
@@ -53,6 +55,7 @@ def _default_output(data: str) -> Path:
 
 
 def _open(data: str, query: str | None, na_values: object = None):
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data import open_table
 
     return open_table(data, query=query, na_values=na_values)
@@ -180,8 +183,6 @@ def render_findings(findings: list[Any], console: Console, title: str) -> None:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
-
     return escape(text)
 
 
@@ -209,7 +210,10 @@ def profile(
 
     Prints a table, writes OUTPUT/profile.json and a self-contained OUTPUT/profile.html.
     """
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data._profile import profile_table
+
+    # deferred: mlwright.report loads matplotlib (~0.25 s), not paid by `mlwright --help`
     from mlwright.report import save_profile_page
 
     rule = na_values_option(na_values)
@@ -241,8 +245,8 @@ def check(
     Exit code 0 when there is no error-level finding, 3 when there is one (use it to gate a
     pipeline).
     """
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data._checks import check_table, sort_findings
-    from mlwright.errors import EXIT_CHECK_FAILED
 
     rule = na_values_option(na_values)
     with _open(data, query, rule) as table:
@@ -309,8 +313,13 @@ def _stage_read(state: RunState) -> None:
 
 
 def _stage_profile(state: RunState) -> None:
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data import Schema
+
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data._profile import profile_table
+
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data._stats import compute_stats
 
     table = state.table
@@ -324,6 +333,7 @@ def _stage_profile(state: RunState) -> None:
 
 
 def _stage_check(state: RunState) -> None:
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data._checks import check_table, sort_findings
 
     state.findings = sort_findings(
@@ -340,6 +350,7 @@ def _stage_check(state: RunState) -> None:
 
 
 def _stage_write(state: RunState) -> None:
+    # deferred: mlwright.report loads matplotlib (~0.25 s), not paid by `mlwright --help`
     from mlwright.report import save_profile_page
 
     state.artifacts["profile.json"] = state.profile.save_json(state.output / "profile.json")
@@ -355,6 +366,7 @@ def _stage_write(state: RunState) -> None:
 
 def _stage_train_and_register(state: RunState) -> None:
     # The stage lives with the registry commands, which own MLflow tracking and registration.
+    # deferred: at the top it would register the registry commands first, reordering --help
     from mlwright.cli._registry_commands import run_stage_train_and_register
 
     run_stage_train_and_register(state)
@@ -399,8 +411,6 @@ def run(
     errors.
     """
     if time_limit <= 0:
-        from mlwright.errors import ConfigError
-
         raise ConfigError(
             f"--time-limit must be a positive number of seconds, got {time_limit:g}. "
             "Try --time-limit 60."

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from mlwright.cli._app import app
+from mlwright.errors import EXIT_CHECK_FAILED, ConfigError, DataError
 
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": False}
 _MODEL_HELP = (
@@ -25,8 +30,6 @@ def _columns(ctx: typer.Context, given: list[str] | None, option: str) -> list[s
     names = [part.strip() for value in (given or []) for part in value.split(",")]
     extras = list(ctx.args)
     if extras and not given:
-        from mlwright.errors import ConfigError
-
         raise ConfigError(
             f"Unexpected argument(s) {extras}. Column names go after an option, e.g. "
             f"{option} sex race."
@@ -36,8 +39,6 @@ def _columns(ctx: typer.Context, given: list[str] | None, option: str) -> list[s
 
 
 def _console():
-    from rich.console import Console
-
     return Console(highlight=False, soft_wrap=True)
 
 
@@ -58,6 +59,7 @@ def _interval_text(interval: dict[str, Any]) -> str:
 
 
 def _load(reference: str):
+    # deferred: mlwright.model loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.model import load
 
     return load(reference)
@@ -111,8 +113,10 @@ def evaluate_command(
 ) -> None:
     """Metrics of MODEL on DATA with bootstrap 95% confidence intervals, calibration,
     slices and fairness."""
-    from mlwright.errors import ConfigError
+    # deferred: mlwright.evaluate loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.evaluate import calibrate, evaluate, tune_threshold
+
+    # deferred: mlwright.evaluate loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.evaluate._threshold import parse_objective
 
     sensitive_columns = _columns(ctx, sensitive, "--sensitive")
@@ -171,11 +175,10 @@ def _columns_plain(values: list[str]) -> list[str]:
 
 def _registry_run(reference: str) -> tuple[Any, str] | None:
     """The MLflow store and training run behind a ``runs:/`` or ``models:/`` reference."""
-    import re
-
     text = str(reference).strip()
     if not text.startswith(("models:/", "runs:/")):
         return None
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import get_version, open_store
 
     store = open_store()
@@ -195,6 +198,7 @@ def _log_to_registry(reference: str, evaluation: Any, data: str) -> str | None:
     """Record an evaluation on the model's MLflow training run (registry models only)."""
     if not str(reference).startswith(("models:/", "runs:/")):
         return None
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import log_evaluation
 
     return log_evaluation(reference, evaluation, data)
@@ -205,6 +209,7 @@ def _log_report_to_registry(reference: str, paths: dict[str, Path]) -> str | Non
     found = _registry_run(reference)
     if found is None:
         return None
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry._store import quiet_mlflow, translate_errors
 
     store, run_id = found
@@ -215,8 +220,6 @@ def _log_report_to_registry(reference: str, paths: dict[str, Path]) -> str | Non
 
 
 def _print_evaluation(evaluation: Any, notes: list[str]) -> None:
-    from rich.table import Table
-
     console = _console()
     for note in notes:
         console.print(note)
@@ -332,7 +335,7 @@ def compare_command(
     ),
 ) -> None:
     """Is MODEL_B better than MODEL_A on DATA? Paired bootstrap and McNemar's test."""
-    from mlwright.errors import EXIT_CHECK_FAILED
+    # deferred: mlwright.evaluate loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.evaluate import compare
 
     comparison = compare(
@@ -354,8 +357,6 @@ def compare_command(
 
 
 def _print_comparison(comparison: Any) -> None:
-    from rich.table import Table
-
     console = _console()
     result = comparison.to_dict()
     level = round((1 - result["alpha"]) * 100)
@@ -404,10 +405,10 @@ def explain_command(
     as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
 ) -> None:
     """One prediction's top feature contributions (TreeSHAP or shap)."""
-    from rich.table import Table
-
-    from mlwright.errors import DataError
+    # deferred: mlwright.evaluate loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.evaluate import contributions
+
+    # deferred: mlwright.evaluate loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.evaluate._evaluation import read_frame
 
     loaded = _load(model)
@@ -481,8 +482,7 @@ def report_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and samples."),
 ) -> None:
     """Write the model report (a model card): one self-contained HTML file and Markdown."""
-    import time
-
+    # deferred: mlwright.report loads matplotlib (~0.25 s), not paid by `mlwright --help`
     from mlwright.report import write_model_report
 
     started = time.perf_counter()

@@ -8,9 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from mlwright.cli._app import app
 from mlwright.cli._shared import dropped_rows_line, na_values_option, number, summary_line
+from mlwright.errors import ConfigError
 
 # Seconds kept from the search at least for logging the saved model into the MLflow run
 # (measured at 1-3 s for a small artifact on a busy 2-core machine).
@@ -129,9 +134,11 @@ def train_command(
 ) -> None:
     """Train the most accurate model the time budget allows and save it as an artifact."""
     start = process_start_monotonic()
-    from rich.console import Console
 
+    # deferred: mlwright.model loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.model._artifact import check_destination
+
+    # deferred: mlwright.model loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.model._train_api import check_settings, train
 
     # Option mistakes fail in a second, before the MLflow run is opened.
@@ -152,6 +159,7 @@ def train_command(
     check_destination(destination)
     display = None if quiet else TrainingDisplay(console, time_limit, max_trials, start)
     # Every training is an MLflow run, opened before training so a crash or kill is recorded.
+    # deferred: at the top it would register the registry commands first, reordering --help
     from mlwright.cli._registry_commands import TrainingTracking
 
     requested = {"target": target, "time_limit": time_limit, "metric": metric, "seed": seed}
@@ -189,6 +197,7 @@ def train_command(
             )
             # The model card goes into the artifact (and so into the MLflow run) when the
             # budget leaves time for it.
+            # deferred: mlwright.report loads matplotlib (~0.25 s), not paid by `mlwright --help`
             from mlwright.report import attach_model_report
 
             report = attach_model_report(
@@ -241,10 +250,10 @@ def predict_command(
     ),
 ) -> None:
     """Predict every row of DATA with MODEL; one output row per input row, in order."""
-    from rich.console import Console
-
-    from mlwright.errors import ConfigError
+    # deferred: mlwright.model loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.model import load
+
+    # deferred: mlwright.model loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.model._batch import predict_file
 
     if chunk_rows < 1:
@@ -280,8 +289,6 @@ def default_output(data: str) -> Path:
 
 def leaderboard_table(rows: list[dict[str, Any]], metrics: dict[str, Any], limit: int = 10) -> Any:
     """The best candidates as a Rich table (best first)."""
-    from rich.table import Table
-
     greater = bool(metrics.get("greater_is_better", True))
     scored = [row for row in rows if isinstance(row.get("score"), (int, float))]
     scored.sort(key=lambda row: row["score"], reverse=greater)
@@ -315,8 +322,6 @@ class TrainingDisplay:
     def __init__(
         self, console: Any, time_limit: float | None, max_trials: int | None, start: float
     ) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
         self.console = console
         self.time_limit = time_limit if time_limit is not None else (None if max_trials else 60.0)
         self.max_trials = max_trials
@@ -336,8 +341,6 @@ class TrainingDisplay:
         self.live: Any = None
 
     def _render(self) -> Any:
-        from rich.console import Group
-
         # Called by Live at every refresh: the bar advances with the clock between events.
         self._refresh_bar()
         if not self.rows:
@@ -345,8 +348,6 @@ class TrainingDisplay:
         return Group(self.progress, leaderboard_table(self.rows, self.metric, limit=5))
 
     def start(self) -> None:
-        from rich.live import Live
-
         self.live = Live(
             self._render(),
             console=self.console,

@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
+import mlwright
 from mlwright.cli._app import app
+from mlwright.errors import ConfigError, DataError
 
 _MODEL_HELP = (
     "The served model: an artifact directory, runs:/<id>/model, models:/NAME/VERSION or "
@@ -18,12 +22,11 @@ _MODEL_HELP = (
 
 
 def _console():
-    from rich.console import Console
-
     return Console(highlight=False, soft_wrap=True)
 
 
 def _default_log() -> str:
+    # deferred: mlwright.config loads pydantic-settings (~0.1 s), not paid by `mlwright --help`
     from mlwright.config import get_settings
 
     return f"sqlite:///{(get_settings().home / 'predictions.db').resolve()}"
@@ -38,8 +41,6 @@ def _fmt(value: Any) -> str:
 
 
 def _print_drift(console: Any, report: Any) -> None:
-    from rich.table import Table
-
     style = "bold red" if report.dataset_drift else "bold green"
     console.print(f"[{style}]{report.summary()}[/]")
     table = Table(show_edge=False, pad_edge=False)
@@ -105,8 +106,6 @@ def monitor(
 
     Example: mlwright monitor models/adult --since 7d --output drift.html
     """
-    from mlwright.errors import ConfigError
-
     console = _console()
     if reference is not None or current is not None:
         if reference is None or current is None or model is not None:
@@ -116,6 +115,7 @@ def monitor(
             )
         report = _files_drift(reference, current, target, alerts)
         if output is not None:
+            # deferred: mlwright.report loads matplotlib (~0.25 s), not paid by `mlwright --help`
             from mlwright.report import save_drift_page
 
             title = f"Drift of {current.name} against {reference.name}"
@@ -134,8 +134,10 @@ def monitor(
             "Name the model to monitor (mlwright monitor MODEL), or compare two files with "
             "--reference A.csv --current B.csv."
         )
-    import mlwright
+    # deferred: mlwright.monitor loads scikit-learn (~2 s), not paid by `mlwright --help`
     from mlwright.monitor import load_alert_config, monitor_model
+
+    # deferred: mlwright.monitor loads scikit-learn (~2 s), not paid by `mlwright --help`
     from mlwright.monitor._performance import parse_period, parse_window
 
     parse_window(window)
@@ -145,6 +147,7 @@ def monitor(
     log_uri = log or _default_log()
     result = monitor_model(loaded, log_uri, name=name, since=start, window=window, config=config)
     if output is not None and result.drift is not None:
+        # deferred: mlwright.report loads matplotlib (~0.25 s), not paid by `mlwright --help`
         from mlwright.report import save_drift_page
 
         save_drift_page(
@@ -156,6 +159,7 @@ def monitor(
         )
     retrained = None
     if retrain_on_drift and result.drift is not None and result.drift.dataset_drift:
+        # deferred: mlwright.monitor loads scikit-learn (~2 s), not paid by `mlwright --help`
         from mlwright.monitor import retrain
 
         retrained = retrain(model, from_log=log_uri, log_name=name, promote=promote)
@@ -182,8 +186,10 @@ def monitor(
 
 
 def _files_drift(reference: Path, current: Path, target: str | None, alerts: Path | None):
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data import read
-    from mlwright.errors import DataError
+
+    # deferred: mlwright.monitor loads scikit-learn (~2 s), not paid by `mlwright --help`
     from mlwright.monitor import drift, load_alert_config
 
     reference_frame = read(reference)
@@ -213,7 +219,6 @@ def _resolve_log(log_or_model: str, log: str | None) -> tuple[str, str | None]:
         or text.endswith((".db", ".sqlite", ".jsonl", ".ndjson"))
     ):
         return text, None
-    import mlwright
 
     loaded = mlwright.load(text)
     return log or _default_log(), loaded.target
@@ -235,7 +240,10 @@ def feedback(
 
     Example: mlwright feedback .mlwright/predictions.db labels.csv
     """
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data import read
+
+    # deferred: mlwright.monitor loads scikit-learn (~2 s), not paid by `mlwright --help`
     from mlwright.monitor import join_feedback
 
     uri, target = _resolve_log(log_or_model, log)
@@ -280,6 +288,7 @@ def retrain(
 
     Example: mlwright retrain models:/adult@champion --from-log --promote if-better
     """
+    # deferred: mlwright.monitor loads scikit-learn (~2 s), not paid by `mlwright --help`
     from mlwright.monitor import retrain as run_retrain
 
     overrides: dict[str, Any] = {}

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from mlwright.cli._app import app
 from mlwright.cli._shared import summary_line
+from mlwright.errors import ConfigError
 
 models_app = typer.Typer(
     name="models",
@@ -33,8 +38,6 @@ def _tracking_option() -> Any:
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
@@ -60,8 +63,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List registered models with their latest version and aliases."""
-    from rich.table import Table
-
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import list_models, open_store
 
     store = open_store(tracking_uri)
@@ -103,6 +105,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Show a registered model's versions, or one version in detail."""
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import get_model, get_version, open_store
 
     name, selector = _split(model)
@@ -113,7 +116,6 @@ def show_command(
         if as_json:
             typer.echo(json.dumps(info.to_dict(), indent=2))
             return
-        from rich.table import Table
 
         aliases = ", ".join(f"{alias}->{number}" for alias, number in sorted(info.aliases.items()))
         table = Table(title=f"{info.name}  (aliases: {aliases or 'none'})", title_justify="left")
@@ -166,6 +168,7 @@ def promote_command(
     tracking_uri: str | None = _tracking_option(),
 ) -> None:
     """Point an alias (default: champion) at a version; rollback can undo it."""
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import open_store, promote
 
     store = open_store(tracking_uri)
@@ -183,6 +186,7 @@ def rollback_command(
     tracking_uri: str | None = _tracking_option(),
 ) -> None:
     """Move the champion (or --alias) back to the version that held it before."""
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import open_store, rollback
 
     store = open_store(tracking_uri)
@@ -204,6 +208,7 @@ def delete_command(
     tracking_uri: str | None = _tracking_option(),
 ) -> None:
     """Delete a version of a registered model, or the whole model."""
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import delete, open_store
 
     store = open_store(tracking_uri)
@@ -239,6 +244,7 @@ def reproduce_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Re-run a recorded training with its settings and data; report the metric difference."""
+    # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.registry import reproduce
 
     result = reproduce(
@@ -289,8 +295,6 @@ class TrainingTracking:
         register: str | None,
         track: bool,
     ) -> None:
-        from mlwright.errors import ConfigError
-
         if register and not track:
             raise ConfigError(
                 "--register needs the MLflow run that --no-track turns off: drop --no-track "
@@ -302,9 +306,11 @@ class TrainingTracking:
         self._error: BaseException | None = None
         if not track:
             return
-        import threading
 
+        # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
         from mlwright.registry import check_model_name
+
+        # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
         from mlwright.registry._store import check_reachable
 
         if register:
@@ -321,6 +327,7 @@ class TrainingTracking:
 
     def _start(self, data: str, settings: dict[str, Any], tracking_uri: str | None) -> None:
         try:
+            # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
             from mlwright.registry import start_training_run
 
             self.run = start_training_run(data=data, settings=settings, tracking_uri=tracking_uri)
@@ -374,8 +381,6 @@ class TrainingTracking:
 # -- the train-and-register stage of `mlwright run` (listed in cli/_data_commands.py) ----------
 def registered_name(data: str) -> str:
     """The registered model name `mlwright run` uses: the dataset's name (``credit-g``)."""
-    from pathlib import Path
-
     if "://" in data:
         return "query-model"
     path = Path(data)
@@ -395,6 +400,7 @@ def run_stage_train_and_register(state: Any) -> None:
     training (default: train's 60 s budget). The first version of a name becomes its champion;
     later ones are left for `mlwright models promote` (after evaluating them).
     """
+    # deferred: mlwright.model loads scikit-learn (~1.5 s), not paid by `mlwright --help`
     from mlwright.model._train_api import train
 
     name = registered_name(state.data)
@@ -415,6 +421,7 @@ def run_stage_train_and_register(state: Any) -> None:
             models=getattr(state, "models", None),
             na_values=getattr(state, "na_values", None),
         )
+        # deferred: mlwright.report loads matplotlib (~0.25 s), not paid by `mlwright --help`
         from mlwright.report import attach_model_report
 
         report = attach_model_report(model)  # the model card, inside the artifact
@@ -426,6 +433,7 @@ def run_stage_train_and_register(state: Any) -> None:
         state.artifacts["report.html"] = report
     version = tracking.run.version if tracking.run is not None else None
     if version is not None and version.version == 1:
+        # deferred: mlwright.registry loads scikit-learn (~1.5 s), not paid by `mlwright --help`
         from mlwright.registry import CHAMPION, promote
 
         promote(name, 1, alias=CHAMPION, store=tracking.run.store)

@@ -65,6 +65,7 @@ def serve(
     ),
 ) -> None:
     """Serve models over REST and gRPC until stopped (Ctrl-C or SIGTERM)."""
+    # deferred: mlwright.serve loads FastAPI and scikit-learn (~2 s), not paid by `mlwright --help`
     from mlwright.serve import ServeSettings, run_server
 
     values = {

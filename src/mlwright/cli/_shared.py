@@ -17,6 +17,7 @@ NA_VALUES_HELP = (
 
 def na_values_option(text: str | None) -> object:
     """The ``--na-values`` text as ``na_values`` (checked: a ConfigError names the fix)."""
+    # deferred: mlwright.data loads pandas and DuckDB (~0.5 s), not paid by `mlwright --help`
     from mlwright.data._markers import normalise_na_values, parse_cli_na_values
 
     value = parse_cli_na_values(text)
