@@ -283,7 +283,21 @@ def wrk_throughput(
     failures = int(bad.group(1)) if bad else 0
     if socket_errors:
         failures += sum(int(value) for value in socket_errors.groups())
-    return {"rps": rate, "failures": failures, "tool": "wrk", "connections": connections}
+    return {
+        "rps": rate,
+        "failures": failures,
+        "tool": "wrk",
+        "connections": connections,
+        "requests": int(re.search(r"(\d+) requests in", text).group(1)),
+        "p50_ms": _wrk_latency_ms(text, 50),
+        "p99_ms": _wrk_latency_ms(text, 99),
+    }
+
+
+def _wrk_latency_ms(text: str, percent: int) -> float:
+    """A percentile of wrk's ``--latency`` distribution (``  99%   12.34ms``), in ms."""
+    value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def python_throughput(
