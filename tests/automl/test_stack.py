@@ -13,6 +13,7 @@ from mlwright.automl import get_metric, search
 from mlwright.automl._crossval import CrossValidation, make_folds
 from mlwright.automl._portfolio import Candidate, stack_portfolio
 from mlwright.automl._scheduler import Budget
+from mlwright.automl._search import MAX_REPEATS, _repeat
 from mlwright.automl._stack import choose_inputs, stack_columns
 
 
@@ -51,9 +52,7 @@ def test_stack_columns_are_log_odds_log_probabilities_or_values():
     assert np.isfinite(stack_columns([np.array([[1.0, 0.0]])], "binary")).all()
 
 
-@pytest.fixture(scope="module")
-def credit_state(credit_g):
-    """A search state on credit-g's numeric columns with two cross-validated models."""
+def _credit_state(credit_g):
     train, _ = credit_g
     X = train.select_dtypes("number").to_numpy(dtype=float)
     y = (train["class"] == "good").to_numpy(dtype=np.int64)
@@ -73,6 +72,13 @@ def credit_state(credit_g):
         lambda: math.inf,
         (2.5, 16.0),
     )
+    return state, y
+
+
+@pytest.fixture(scope="module")
+def credit_state(credit_g):
+    """A search state on credit-g's numeric columns with two cross-validated models."""
+    state, y = _credit_state(credit_g)
     yield state, y
     state.pool.shutdown(wait=True)
 
@@ -93,6 +99,22 @@ def test_a_repeat_averages_out_of_fold_predictions_over_new_folds(credit_state):
     entry = next(e for e in state.leaderboard if e["model"] == "lgbm")
     assert entry["repeats"] == 2
     assert entry["score"] == result.score
+
+
+def test_a_likely_member_too_slow_to_repeat_does_not_stop_the_repeats_of_the_others(credit_g):
+    state, y = _credit_state(credit_g)
+    try:
+        slow = state.evaluate(Candidate("slow", "lightgbm", {"num_leaves": 8}), 60.0)
+        fast = state.evaluate(Candidate("fast", "linear", {"C": 1.0}), 60.0)
+        # The best model by score would need far more than the phase has left.
+        slow.score, fast.score = 0.99, 0.5
+        slow.seconds = 1e6
+        state.phase_deadline = time.monotonic() + 60.0
+        _repeat(state, y, "binary", 0)
+        assert slow.repeats == 1
+        assert fast.repeats == MAX_REPEATS
+    finally:
+        state.pool.shutdown(wait=True)
 
 
 def test_second_layer_models_train_on_features_plus_out_of_fold_predictions(credit_state):

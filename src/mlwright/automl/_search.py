@@ -591,14 +591,17 @@ def _repeat(state: CrossValidation, y: np.ndarray, task: str, seed: int) -> None
     )[:REPEATED_MEMBERS]
     for repeat_index in range(1, MAX_REPEATS):
         folds = make_folds(y, task, len(state.folds), seed + 7919 * repeat_index)
+        ran = False
         for result in likely:
             if result.repeats > repeat_index:
                 continue
             remaining = state.deadline() - time.monotonic()
             needed = result.seconds / result.repeats
             if needed * 1.1 > remaining:
-                return
-            state.repeat(result, folds, remaining, repeat_index)
+                continue
+            ran = state.repeat(result, folds, remaining, repeat_index) or ran
+        if not ran and all(r.repeats <= repeat_index for r in likely):
+            return
 
 
 def _second_layer(state: CrossValidation, plan: _Plan, max_trials, trials, unique):
