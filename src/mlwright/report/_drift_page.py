@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from mlwright._files import write_text_atomically
 from mlwright.report._plots import _figure, _label, _to_data_uri
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -162,7 +163,4 @@ def drift_page(
 
 def save_drift_page(report: Any, path: str | Path, **options: Any) -> Path:
     """Write :func:`drift_page` to ``path`` (folders created); returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(drift_page(report, **options), encoding="utf-8")
-    return target
+    return write_text_atomically(path, drift_page(report, **options), "the drift page")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwright import __version__
+from mlwright._files import write_text_atomically
 from mlwright.report import _model_plots as plots
 from mlwright.report._profile_page import _environment, _number
 
@@ -547,10 +548,8 @@ def write_model_report(
     )
     html_path = Path(output)
     markdown_path = Path(markdown) if markdown is not None else html_path.with_suffix(".md")
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(model_report_html(context), encoding="utf-8")
-    markdown_path.write_text(model_report_markdown(context), encoding="utf-8")
+    write_text_atomically(html_path, model_report_html(context), "the model report")
+    write_text_atomically(markdown_path, model_report_markdown(context), "the model report")
     return {"html": html_path, "markdown": markdown_path}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 
+from mlwright._files import write_text_atomically
 from mlwright.report._plots import association_plot, histogram_plot
 
 __all__ = ["profile_page", "save_profile_page"]
@@ -86,7 +87,4 @@ def profile_page(profile: Any, findings: list[Any] | None = None) -> str:
 
 def save_profile_page(profile: Any, path: str | Path, findings: list[Any] | None = None) -> Path:
     """Write :func:`profile_page` to ``path`` (parents created) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(profile_page(profile, findings), encoding="utf-8")
-    return path
+    return write_text_atomically(path, profile_page(profile, findings), "the profile page")
