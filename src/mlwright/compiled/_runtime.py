@@ -137,28 +137,30 @@ class CompiledModel:
             data = [data]
         if isinstance(data, list):
             n = len(data)
-            values = {name: [row.get(name) for row in data] for name, _ in self.columns}
-        else:
+            values: dict[str, Any] = {
+                name: [row.get(name) for row in data] for name, _ in self.columns
+            }
+        elif len(data) <= _SMALL:
             n = len(data)
-            present = set(data.columns)
-            values = {}
-            for name, kind in self.columns:
-                if name not in present:
-                    values[name] = None
-                elif n <= _SMALL or kind == "categorical":
-                    values[name] = data[name].tolist()
-                else:
-                    values[name] = data[name]
+            # pandas' per-column arrays: a column lookup per feature costs more than the graph.
+            arrays = getattr(data, "_iter_column_arrays", None)
+            if arrays is not None:
+                by_name = dict(zip(data.columns, arrays(), strict=True))
+            else:  # pragma: no cover - pandas without the private iterator
+                by_name = {name: data[name].to_numpy() for name in data.columns}
+            values = {
+                name: list(by_name[name]) if name in by_name else None for name, _ in self.columns
+            }
+        else:
+            return self._large_inputs(data)
         feeds: dict[str, np.ndarray] = {}
         for name, kind in self.columns:
             column = values[name]
             if kind == "numeric":
                 if column is None:
                     array = np.full(n, np.nan)
-                elif isinstance(column, list):
-                    array = np.array([_number(v) for v in column], dtype=np.float64)
                 else:
-                    array = _numeric_series(column)
+                    array = np.array([_number(v) for v in column], dtype=np.float64)
                 feeds[name] = array.reshape(n, 1)
             else:
                 if column is None:
@@ -166,6 +168,30 @@ class CompiledModel:
                 else:
                     keys = [category_key(v) or "" for v in column]
                 feeds[name] = np.array(keys, dtype=object).reshape(n, 1)
+        return feeds
+
+    def _large_inputs(self, frame: Any) -> dict[str, np.ndarray]:
+        """Column-wise for large frames: each distinct category is keyed once."""
+        # deferred: pandas is only needed for frames, and a caller passing one has loaded it
+        import pandas as pd
+
+        n = len(frame)
+        present = set(frame.columns)
+        feeds: dict[str, np.ndarray] = {}
+        for name, kind in self.columns:
+            if kind == "numeric":
+                if name not in present:
+                    array = np.full(n, np.nan)
+                else:
+                    array = _numeric_series(frame[name])
+            elif name not in present:
+                array = np.full(n, "", dtype=object)
+            else:
+                codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+                keys = [category_key(value) or "" for value in uniques]
+                keys.append("")  # the sentinel -1 picks the last slot: missing
+                array = np.array(keys, dtype=object)[codes]
+            feeds[name] = array.reshape(n, 1)
         return feeds
 
     def run(self, data: Any) -> dict[str, np.ndarray]:

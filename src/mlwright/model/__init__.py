@@ -10,12 +10,16 @@ from __future__ import annotations
 from mlwright.model._artifact import register_reference_scheme, resolve_reference
 from mlwright.model._estimators import AutoClassifier, AutoRegressor
 from mlwright.model._model import Model, load
+from mlwright.model._onnx import OnnxExport, UnsupportedPartError, export_onnx
 from mlwright.model._train_api import train
 
 __all__ = [
     "AutoClassifier",
     "AutoRegressor",
     "Model",
+    "OnnxExport",
+    "UnsupportedPartError",
+    "export_onnx",
     "load",
     "register_reference_scheme",
     "resolve_reference",
