@@ -104,10 +104,10 @@ def test_an_unknown_format_is_a_user_error(trained, tmp_path):
 
 
 def test_an_unconvertible_model_is_refused_and_nothing_is_written(tmp_path):
-    model = _train(tmp_path, "linear")
-    graph = tmp_path / "linear.onnx"
+    model = _train(tmp_path, "knn")
+    graph = tmp_path / "knn.onnx"
     result = mlwright("export", model, "--format", "onnx", "--output", graph)
-    assert_user_error(result, "(family linear) does not convert to ONNX", "--models lightgbm")
+    assert_user_error(result, "(family knn) does not convert to ONNX", "--models lightgbm")
     assert not graph.exists()
 
 

@@ -2,7 +2,8 @@
 
 Real data throughout: credit-g (numbers and categories), heart-h (real missing values), cmc
 (multiclass), abalone (regression), diabetes (CatBoost on numbers); the refusals use mpg (a text
-column), the linear family and CatBoost on categories.
+column), the k-NN family and CatBoost on categories; the linear family on credit-g, heart-h and
+cpu_act.
 """
 
 from __future__ import annotations
@@ -168,12 +169,31 @@ def test_a_text_column_is_refused_by_name(bench_dataset):
         export_onnx(model, entry["test"])
 
 
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [
+        ("credit-g", "categories one-hot, a heavy-tailed column log-compressed"),
+        ("heart-h", "missing values, with their indicators"),
+        ("cpu_act", "regression, six heavy-tailed columns"),
+    ],
+)
+def test_the_linear_family_converts_to_double_precision(bench_dataset, name, what):
+    entry = bench_dataset(name)
+    model = _train(entry["train"], entry["target"], "linear", max_trials=1)
+    exported = export_onnx(model, entry["test"])
+    assert {member["family"] for member in exported.members} == {"linear"}
+    # The encoder and the scores are computed in double precision, as in Python.
+    key = "max_rel_diff" if model.task == "regression" else "max_abs_diff"
+    assert exported.parity[key] <= 1e-12, what
+    assert exported.parity.get("label_agreement", 1.0) == 1.0
+
+
 def test_an_unconvertible_family_is_refused_by_member():
-    model = _train(pd.read_csv(CREDIT_TRAIN), "class", "linear", max_trials=1)
+    model = _train(pd.read_csv(CREDIT_TRAIN), "class", "knn", max_trials=1)
     with pytest.raises(UnsupportedPartError) as caught:
         export_onnx(model, pd.read_csv(CREDIT_TEST))
     message = str(caught.value)
-    assert "(family linear) does not convert to ONNX" in message
+    assert "Ensemble member 'knn_uniform' (family knn) does not convert to ONNX" in message
     assert "--models lightgbm,xgboost" in message
 
 

@@ -4,13 +4,14 @@ The graph reads the raw columns by name (see :mod:`mlwright.compiled`), maps cat
 codes training gave them (unseen ones to the shared "other" code when training had one, else
 missing), and feeds the same feature matrix to every ensemble member. Members are converted by
 their library's own exporter: onnxmltools for LightGBM and XGBoost, CatBoost's
-``save_model(format="onnx")``; a member served as the average of its fold models becomes the
-average of their graphs. The weighted sum is clipped and renormalised as the Python predictor
-does.
+``save_model(format="onnx")``; the linear family's encoder and scores are standard ONNX
+operators in double precision (:func:`_linear`); a member served as the average of its fold
+models becomes the average of their graphs. The weighted sum (in double precision) is clipped
+and renormalised as the Python predictor does.
 
 Parts without a converter that agrees with Python are refused, naming the part: free-text and
-datetime columns, second-layer (stacked) members, and the linear, k-NN, neural-network, random
-forest and extra-trees families (skl2onnx routes missing values differently from
+datetime columns, second-layer (stacked) members, and the k-NN, neural-network, random forest
+and extra-trees families (skl2onnx routes missing values differently from
 scikit-learn's trees), and CatBoost with categorical features (its exporter refuses them).
 
 Every export is checked: the graph and the Python pipeline predict the same rows (the data
@@ -51,7 +52,6 @@ PARITY_ROWS = 20_000
 PROBE_ROWS = 16
 #: Families whose models convert, and why the others do not.
 _REFUSED_FAMILIES = {
-    "linear": "its dense encoder (imputation, signed log, scaling, one-hot) has no converter yet",
     "knn": "k-NN has no converter here yet",
     "mlp": "the PyTorch network has no converter here yet",
     "random_forest": "skl2onnx 1.20 does not route missing values as scikit-learn's trees do "
@@ -240,6 +240,20 @@ def _build(model: Any, predictor: Predictor, onnx: Any, helper: Any) -> Any:
         parts.append(part)
     nodes.append(helper.make_node("Concat", parts, ["features"], axis=1))
     n_features = len(parts)
+    if any(member.family == "linear" for member in predictor.members):
+        # The linear model scales numbers: it reads them in double precision, as in Python.
+        wide = []
+        for index, spec in enumerate(pre.specs_):
+            if spec.kind == "numeric":
+                wide.append(str(spec.column))
+            else:
+                wide.append(f"feature64_{index}")
+                nodes.append(
+                    helper.make_node(
+                        "Cast", [f"feature_{index}"], [wide[-1]], to=TensorProto.DOUBLE
+                    )
+                )
+        nodes.append(helper.make_node("Concat", wide, ["features64"], axis=1))
 
     task = predictor.task
     n_classes = len(predictor.classes_ or []) if task != "regression" else 1
@@ -248,15 +262,22 @@ def _build(model: Any, predictor: Predictor, onnx: Any, helper: Any) -> Any:
         outputs = []
         for g_index, fitted in enumerate(member.models):
             prefix = f"m{m_index}g{g_index}_"
-            sub, output = _convert(member.family, fitted, task, n_features, n_classes, onnx)
-            sub_nodes, sub_inits, sub_output = _embed(sub, output, prefix, onnx)
+            if member.family == "linear":
+                sub_nodes, sub_inits, sub_output = _linear(fitted, task, n_classes, prefix, helper)
+            else:
+                sub, output = _convert(member.family, fitted, task, n_features, n_classes, onnx)
+                sub_nodes, sub_inits, sub_output = _embed(sub, output, prefix, onnx)
             nodes += sub_nodes
             initializers += sub_inits
-            outputs.append(sub_output)
+            # Members are blended in double precision, as in Python.
+            nodes.append(
+                helper.make_node("Cast", [sub_output], [prefix + "output64"], to=TensorProto.DOUBLE)
+            )
+            outputs.append(prefix + "output64")
         scale = f"m{m_index}_weight"
         initializers.append(
             helper.make_tensor(
-                scale, TensorProto.FLOAT, [], [float(member.weight) / len(member.models)]
+                scale, TensorProto.DOUBLE, [], [float(member.weight) / len(member.models)]
             )
         )
         summed = outputs[0] if len(outputs) == 1 else f"m{m_index}_sum"
@@ -267,7 +288,7 @@ def _build(model: Any, predictor: Predictor, onnx: Any, helper: Any) -> Any:
         total = weighted if total is None else _add(nodes, helper, total, weighted, m_index)
 
     blend = "blend"
-    nodes.append(helper.make_node("Cast", [total], [blend], to=TensorProto.DOUBLE))
+    nodes.append(helper.make_node("Identity", [total], [blend]))
     if task == "regression":
         initializers.append(helper.make_tensor("flat", TensorProto.INT64, [1], [-1]))
         nodes.append(helper.make_node("Reshape", [blend, "flat"], ["prediction"]))
@@ -340,6 +361,126 @@ def _embed(sub: Any, output: str, prefix: str, onnx: Any) -> tuple[list[Any], li
                 node.input[i] = "features"
         nodes.append(node)
     return nodes, list(renamed.graph.initializer), prefix + output
+
+
+def _linear(
+    fitted: Any, task: str, n_classes: int, prefix: str, helper: Any
+) -> tuple[list[Any], list[Any], str]:
+    """The linear family's dense encoder and model as ONNX operators on ``features64``.
+
+    The same arithmetic as ``DenseEncoder.transform`` and ``linear.predict``, in double
+    precision: median imputation with missing indicators, a signed log for heavy-tailed
+    columns, standard scaling clipped at +-10, one-hot of the kept category codes (a missing or
+    unseen code is all zeros) with missing indicators, then the linear scores and their
+    logistic or softmax.
+    """
+    # deferred: onnx is the optional extra mlwright[onnx]
+    from onnx import TensorProto
+
+    encoder, estimator, _ = fitted
+    classes = np.asarray(getattr(estimator, "classes_", []))
+    if task != "regression" and len(classes) != n_classes:
+        raise UnsupportedPartError(
+            f"A linear fold model saw {len(classes)} of the {n_classes} classes; its ONNX "
+            "graph would not line up with the others."
+        )
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    parts: list[str] = []
+
+    def constant(name: str, values: Any, dtype: int = TensorProto.DOUBLE) -> str:
+        array = np.asarray(values)
+        inits.append(
+            helper.make_tensor(
+                prefix + name,
+                dtype,
+                list(array.shape),
+                array.astype(np.int64 if dtype == TensorProto.INT64 else np.float64).ravel(),
+            )
+        )
+        return prefix + name
+
+    def node(op: str, inputs: list[str], name: str, **attributes: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, [prefix + name], **attributes))
+        return prefix + name
+
+    numeric = list(encoder.numeric_)
+    if numeric:
+        values = node(
+            "Gather", ["features64", constant("numeric", numeric, TensorProto.INT64)], "num", axis=1
+        )
+        missing = node("IsNaN", [values], "num_missing")
+        filled = node(
+            "Where", [missing, constant("medians", [encoder.medians_]), values], "num_filled"
+        )
+        log_mask = np.asarray(encoder.log_, dtype=bool)
+        if log_mask.any():
+            magnitude = node("Abs", [filled], "num_abs")
+            shifted = node("Add", [magnitude, constant("one", 1.0)], "num_abs1")
+            logged = node(
+                "Mul",
+                [node("Sign", [filled], "num_sign"), node("Log", [shifted], "num_log")],
+                "num_signed_log",
+            )
+            mask = constant("log_mask", [log_mask.astype(float)])
+            mask_bool = node("Cast", [mask], "log_mask_bool", to=TensorProto.BOOL)
+            filled = node("Where", [mask_bool, logged, filled], "num_compressed")
+        centred = node("Sub", [filled, constant("mean", [encoder.mean_])], "num_centred")
+        scaled = node("Div", [centred, constant("scale", [encoder.scale_])], "num_scaled")
+        parts.append(
+            node("Clip", [scaled, constant("low", -10.0), constant("high", 10.0)], "num_clipped")
+        )
+        if encoder.missing_:
+            chosen = node(
+                "Gather",
+                [missing, constant("missing", list(encoder.missing_), TensorProto.INT64)],
+                "num_missing_kept",
+                axis=1,
+            )
+            parts.append(node("Cast", [chosen], "num_indicators", to=TensorProto.DOUBLE))
+    for position, (column, levels) in enumerate(
+        zip(encoder.categorical, encoder.levels_, strict=True)
+    ):
+        if not len(levels):
+            continue
+        codes = node(
+            "Gather",
+            ["features64", constant(f"cat{position}", [column], TensorProto.INT64)],
+            f"cat{position}_codes",
+            axis=1,
+        )
+        hits = node(
+            "Equal",
+            [codes, constant(f"cat{position}_levels", [np.asarray(levels, dtype=float)])],
+            f"cat{position}_hits",
+        )
+        parts.append(node("Cast", [hits], f"cat{position}_onehot", to=TensorProto.DOUBLE))
+    missing_categories = list(getattr(encoder, "missing_categories_", []))
+    if missing_categories:
+        columns = [encoder.categorical[j] for j in missing_categories]
+        codes = node(
+            "Gather",
+            ["features64", constant("cat_missing", columns, TensorProto.INT64)],
+            "cat_missing_codes",
+            axis=1,
+        )
+        flags = node("IsNaN", [codes], "cat_missing_flags")
+        parts.append(node("Cast", [flags], "cat_missing_indicators", to=TensorProto.DOUBLE))
+    if not parts:
+        raise UnsupportedPartError("A linear member encodes no features; it has no ONNX graph.")
+    design = parts[0] if len(parts) == 1 else node("Concat", parts, "design", axis=1)
+    coefficients = np.atleast_2d(np.asarray(estimator.coef_, dtype=float))
+    scores = node("MatMul", [design, constant("coef", coefficients.T)], "scores_raw")
+    scores = node(
+        "Add", [scores, constant("intercept", np.atleast_1d(estimator.intercept_))], "scores"
+    )
+    if task == "regression":
+        return nodes, inits, scores
+    if coefficients.shape[0] == 1:
+        positive = node("Sigmoid", [scores], "positive")
+        negative = node("Sub", [constant("unit", 1.0), positive], "negative")
+        return nodes, inits, node("Concat", [negative, positive], "proba", axis=1)
+    return nodes, inits, node("Softmax", [scores], "proba", axis=1)
 
 
 def _convert(
