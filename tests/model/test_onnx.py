@@ -165,8 +165,21 @@ def test_catboost_on_numbers(bench_dataset):
 def test_a_text_column_is_refused_by_name(bench_dataset):
     entry = bench_dataset("mpg")
     model = _train(entry["train"], entry["target"], "lightgbm", max_trials=1)
-    with pytest.raises(UnsupportedPartError, match="Column 'name' is used as text"):
+    with pytest.raises(UnsupportedPartError, match="Column 'name' is used as text") as caught:
         export_onnx(model, entry["test"])
+    assert "train without 'name' (drop it from the data)" in str(caught.value)
+
+
+def test_every_part_that_does_not_convert_is_named_at_once(bench_dataset):
+    entry = bench_dataset("mpg")
+    model = _train(entry["train"], entry["target"], "knn", max_trials=1)
+    with pytest.raises(UnsupportedPartError) as caught:
+        export_onnx(model, entry["test"])
+    message = str(caught.value)
+    assert message.startswith("2 parts of this model do not convert to ONNX: column 'name'")
+    assert "(family knn) does not convert to ONNX" in message
+    assert "train without 'name'" in message
+    assert "--models lightgbm,xgboost,linear" in message
 
 
 @pytest.mark.parametrize(

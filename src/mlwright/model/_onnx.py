@@ -159,34 +159,54 @@ def export_onnx(model: Any, data: Any = None) -> OnnxExport:
 
 # -- what converts -----------------------------------------------------------------------------
 def _check_parts(predictor: Predictor) -> None:
+    """Refuse, naming every part that does not convert and the fix for each."""
+    problems: list[str] = []
+    fixes: list[str] = []
+
+    def refuse(problem: str, fix: str) -> None:
+        problems.append(problem)
+        if fix not in fixes:
+            fixes.append(fix)
+
     for spec in predictor.preprocessor.specs_:
         if spec.kind not in ("numeric", "categorical"):
-            raise UnsupportedPartError(
-                f"Column {spec.column!r} is used as {spec.kind}, which the ONNX export does not "
-                "convert yet (only numeric and categorical columns do). The model still "
-                "predicts through Python; to export, train without it (drop the column) or "
-                "declare its type with --feature-types."
+            refuse(
+                f"column {spec.column!r} is used as {spec.kind}, which the ONNX export does not "
+                "convert yet (only numeric and categorical columns do)",
+                f"train without {spec.column!r} (drop it from the data), or with the Python API "
+                f"declare it categorical (feature_types={{{spec.column!r}: 'categorical'}})",
             )
+    families = "train with convertible families, e.g. --models lightgbm,xgboost,linear"
     for member in predictor.members:
         if getattr(member, "layer", 1) == 2:
-            raise UnsupportedPartError(
-                f"Ensemble member {member.name!r} is a second-layer (stacked) model, which the "
-                "ONNX export does not convert yet. The model still predicts through Python; "
-                "to export, train with fewer trials or models so that no stack is chosen."
+            refuse(
+                f"ensemble member {member.name!r} is a second-layer (stacked) model, which the "
+                "ONNX export does not convert yet",
+                "train with fewer trials or models so that no stack is chosen",
             )
+            continue
         reason = _REFUSED_FAMILIES.get(member.family)
         if reason is not None:
-            raise UnsupportedPartError(
-                f"Ensemble member {member.name!r} (family {member.family}) does not convert to "
-                f"ONNX: {reason}. The model still predicts through Python; to export, train "
-                "with convertible families, e.g. --models lightgbm,xgboost."
+            refuse(
+                f"ensemble member {member.name!r} (family {member.family}) does not convert to "
+                f"ONNX: {reason}",
+                families,
             )
-        if member.family == "catboost" and predictor.preprocessor.categorical_:
-            raise UnsupportedPartError(
-                f"Ensemble member {member.name!r} (CatBoost) uses categorical features, which "
-                "CatBoost's ONNX exporter does not support. The model still predicts through "
-                "Python; to export, train with --models lightgbm,xgboost."
+        elif member.family == "catboost" and predictor.preprocessor.categorical_:
+            refuse(
+                f"ensemble member {member.name!r} (CatBoost) uses categorical features, which "
+                "CatBoost's ONNX exporter does not support",
+                families,
             )
+    if not problems:
+        return
+    if len(problems) == 1:
+        head = problems[0][0].upper() + problems[0][1:]
+    else:
+        head = f"{len(problems)} parts of this model do not convert to ONNX: " + "; ".join(problems)
+    raise UnsupportedPartError(
+        f"{head}. The model still predicts through Python; to export, " + "; ".join(fixes) + "."
+    )
 
 
 # -- building the graph ------------------------------------------------------------------------
