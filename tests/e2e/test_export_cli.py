@@ -98,6 +98,23 @@ def test_predict_with_onnx_runtime_matches_python(trained, exported, tmp_path):
     assert "with onnxruntime" in result.stderr
 
 
+def test_a_one_row_file_reads_as_training_read_it(trained, exported, tmp_path):
+    # A one-row file is where the automatic missing-value rule could read a cell differently
+    # from training; the graph carries the training data's rule, as the artifact does.
+    graph, _ = exported
+    one_row = tmp_path / "one.csv"
+    pd.read_csv(CREDIT_TEST).head(1).to_csv(one_row, index=False)
+    paths = tmp_path / "onnx.csv", tmp_path / "python.csv"
+    for model, path in zip((graph, trained), paths, strict=True):
+        result = mlwright("predict", model, one_row, "--output", path)
+        assert result.returncode == 0, result.stderr
+    onnx_frame, python_frame = (pd.read_csv(path) for path in paths)
+    assert onnx_frame["prediction"].tolist() == python_frame["prediction"].tolist()
+    np.testing.assert_allclose(
+        onnx_frame.iloc[:, 1:].to_numpy(), python_frame.iloc[:, 1:].to_numpy(), atol=1e-5
+    )
+
+
 def test_an_unknown_format_is_a_user_error(trained, tmp_path):
     result = mlwright("export", trained, "--format", "pmml", "--output", tmp_path / "m.pmml")
     assert_user_error(result, "--format 'pmml' is not an export format; use --format onnx.")

@@ -278,3 +278,6 @@ def test_metadata_is_readable_without_mlwright(credit_graph):
     assert meta["mlwright.target"] == "class"
     assert json.loads(meta["mlwright.columns"])[0] == ["checking_status", "categorical"]
     assert json.loads(meta["mlwright.parity"])["label_agreement"] == 1.0
+    rule = json.loads(meta["mlwright.reading_rule"])
+    assert set(rule) == {"default", "columns"}
+    assert set(load_compiled(path).reading_rule["columns"]) >= {"checking_status", "age"}

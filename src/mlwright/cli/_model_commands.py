@@ -299,10 +299,23 @@ def _predict_onnx(model: str, data: str, output: Path) -> None:
     # deferred: not paid by `mlwright --help`
     from mlwright.compiled import load_compiled
     from mlwright.data import read
+    from mlwright.data._markers import MarkerRule
 
     started = time.perf_counter()
     compiled = load_compiled(model)
-    frame = read(data)
+    rule = None
+    if compiled.reading_rule is not None:
+        # The file is read as the training data was (the rule the export recorded).
+        default = compiled.reading_rule.get("default")
+        rule = MarkerRule(
+            default=None if default is None else tuple(default),
+            columns={
+                name: tuple(markers)
+                for name, markers in (compiled.reading_rule.get("columns") or {}).items()
+            },
+            strict=False,
+        )
+    frame = read(data, na_values=rule)
     if compiled.task == "regression":
         result = pd.DataFrame({"prediction": compiled.predict(frame)})
     else:

@@ -124,6 +124,11 @@ class CompiledModel:
             (str(name), str(kind)) for name, kind in json.loads(meta[f"{META_PREFIX}columns"])
         ]
         self.parity: dict[str, Any] = json.loads(meta.get(f"{META_PREFIX}parity", "{}"))
+        #: ``{"default": markers or None, "columns": {column: markers}}``: which cells read as
+        #: missing when a file is read for this model (the rule of its training data).
+        self.reading_rule: dict[str, Any] | None = json.loads(
+            meta.get(f"{META_PREFIX}reading_rule", "null")
+        )
         self._outputs = [output.name for output in self.session.get_outputs()]
 
     @property

@@ -352,6 +352,17 @@ def _build(model: Any, predictor: Predictor, onnx: Any, helper: Any) -> Any:
     _set_metadata(result, "target", str(model.target), text=True)
     _set_metadata(result, "classes", _json_labels(predictor.classes_))
     _set_metadata(result, "columns", columns)
+    # How to read a file for this model as training read it (``mlwright predict --runtime
+    # onnx`` applies it): markers of missing values per column.
+    rule = model.reading_rule
+    _set_metadata(
+        result,
+        "reading_rule",
+        {
+            "default": None if rule.default is None else list(rule.default),
+            "columns": {str(name): list(markers) for name, markers in rule.columns.items()},
+        },
+    )
     return result
 
 
