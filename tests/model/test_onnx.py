@@ -21,7 +21,7 @@ from model_helpers import CREDIT_TEST, CREDIT_TRAIN, build_model
 import mlwright
 from mlwright.automl._preprocess import category_key as training_key
 from mlwright.compiled import CompiledModel, category_key, load_compiled
-from mlwright.errors import DataError, MlwrightError, ModelError
+from mlwright.errors import ConfigError, DataError, MlwrightError, ModelError
 from mlwright.model import _onnx
 from mlwright.model._onnx import UnsupportedPartError, export_onnx
 
@@ -236,6 +236,19 @@ def test_without_rows_to_check_the_export_asks_for_them(credit):
     # Trained from a DataFrame: the lineage names no file to read the parity rows from.
     with pytest.raises(DataError, match="--data"):
         export_onnx(credit)
+
+
+@pytest.mark.parametrize("missing", ["onnx", "onnxmltools", "onnxruntime"])
+def test_without_the_extra_the_export_says_what_to_install(
+    credit, credit_graph, monkeypatch, missing
+):
+    monkeypatch.setitem(sys.modules, missing, None)  # import now raises ImportError
+    with pytest.raises(ConfigError, match=r"ONNX export needs: pip install 'mlwright\[onnx\]'"):
+        export_onnx(credit, pd.read_csv(CREDIT_TEST))
+    if missing == "onnxruntime":
+        _, path = credit_graph
+        with pytest.raises(ConfigError, match=r"needs onnxruntime: pip install 'mlwright\[onnx\]'"):
+            load_compiled(path)
 
 
 def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path):
