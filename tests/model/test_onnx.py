@@ -19,6 +19,7 @@ import pytest
 from model_helpers import CREDIT_TEST, CREDIT_TRAIN, build_model
 
 import mlwright
+from mlwright.automl import _preprocess
 from mlwright.automl._preprocess import category_key as training_key
 from mlwright.compiled import CompiledModel, category_key, load_compiled
 from mlwright.errors import ConfigError, DataError, MlwrightError, ModelError
@@ -109,6 +110,24 @@ def test_the_runtime_loads_with_onnxruntime_alone(credit_graph):
     label, heavy = result.stdout.strip().splitlines()
     assert label in ("bad", "good")
     assert heavy == "[]"
+
+
+def test_rare_categories_merged_into_other(monkeypatch):
+    # Beyond MAX_CATEGORIES the rarest categories share one "other" code, and so do categories
+    # never seen in training; lowered here so that credit-g's purpose (10 values) has one.
+    monkeypatch.setattr(_preprocess, "MAX_CATEGORIES", 4)
+    model = _train(pd.read_csv(CREDIT_TRAIN), "class", "lightgbm,xgboost")
+    purpose = next(s for s in model.predictor.preprocessor.specs_ if s.column == "purpose")
+    assert purpose.n_codes == len(purpose.mapping) + 1
+    exported = export_onnx(model, pd.read_csv(CREDIT_TEST))
+    assert exported.parity["max_abs_diff"] <= 1e-5
+    assert exported.parity["label_agreement"] == 1.0
+    rows = pd.read_csv(CREDIT_TEST).drop(columns=["class"]).head(8)
+    rows["purpose"] = "a purpose never seen in training"
+    compiled = CompiledModel(exported.graph)
+    np.testing.assert_allclose(
+        compiled.predict_proba(rows), model.predict_proba(rows).to_numpy(), atol=1e-5
+    )
 
 
 def test_missing_values_in_training_data(bench_dataset):
