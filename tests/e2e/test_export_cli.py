@@ -115,6 +115,47 @@ def test_a_one_row_file_reads_as_training_read_it(trained, exported, tmp_path):
     )
 
 
+def _adult_like(path: Path, n: int = 240) -> None:
+    """workclass has '?' as a category, hours has '?' among its numbers (as in adult)."""
+    rng = np.random.default_rng(11)
+    lines = ["hours,workclass,label"]
+    for index in range(n):
+        workclass = ["Private", "?", "State-gov"][index % 3]
+        hours = rng.normal(40, 8)
+        score = (hours - 40) / 8 + (1.2 if workclass == "?" else -0.4)
+        label = "+" if score + rng.normal(scale=0.3) > 0 else "-"
+        shown = "?" if index % 30 == 4 else f"{hours:.1f}"
+        lines.append(f"{shown},{workclass},{label}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_markers_read_as_in_training_on_both_runtimes(tmp_path):
+    # '?' is a category of workclass but a missing value among hours' numbers; in a one-row
+    # file both runtimes must read it so, as training did.
+    train = tmp_path / "train.csv"
+    _adult_like(train)
+    model = tmp_path / "model"
+    result = mlwright(
+        "train", train, "--target", "label", "--max-trials", "2", "--models", "lightgbm",
+        "--seed", "0", "--no-track", "--output", model,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    graph = tmp_path / "model.onnx"
+    result = mlwright("export", model, "--output", graph)
+    assert result.returncode == 0, result.stderr
+    rows = tmp_path / "rows.csv"
+    rows.write_text("hours,workclass\n?,?\n")
+    outputs = tmp_path / "onnx.csv", tmp_path / "python.csv"
+    for source, path in zip((graph, model), outputs, strict=True):
+        result = mlwright("predict", source, rows, "--output", path)
+        assert result.returncode == 0, result.stderr
+    onnx_frame, python_frame = (pd.read_csv(path) for path in outputs)
+    assert onnx_frame["prediction"].tolist() == python_frame["prediction"].tolist()
+    np.testing.assert_allclose(
+        onnx_frame.iloc[:, 1:].to_numpy(), python_frame.iloc[:, 1:].to_numpy(), atol=1e-5
+    )
+
+
 def test_an_unknown_format_is_a_user_error(trained, tmp_path):
     result = mlwright("export", trained, "--format", "pmml", "--output", tmp_path / "m.pmml")
     assert_user_error(result, "--format 'pmml' is not an export format; use --format onnx.")
