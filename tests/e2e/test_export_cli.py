@@ -169,6 +169,13 @@ def test_an_unconvertible_model_is_refused_and_nothing_is_written(tmp_path):
     assert not graph.exists()
 
 
+def test_an_output_that_cannot_be_written_is_a_user_error(trained, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = mlwright("export", trained, "--output", blocker / "model.onnx")
+    assert_user_error(result, "Cannot write the ONNX graph to")
+
+
 def test_a_missing_model_is_a_user_error(tmp_path):
     result = mlwright("export", tmp_path / "nowhere", "--output", tmp_path / "m.onnx")
     assert_user_error(result, "nowhere")

@@ -22,6 +22,7 @@ refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -36,7 +37,7 @@ import pandas as pd
 from mlwright.automl._predictor import Predictor
 from mlwright.compiled._runtime import META_PREFIX, CompiledModel
 from mlwright.data import read
-from mlwright.errors import ConfigError, DataError, ModelError
+from mlwright.errors import ConfigError, DataError, ModelError, write_error
 
 __all__ = ["OnnxExport", "UnsupportedPartError", "export_onnx"]
 
@@ -87,11 +88,21 @@ class OnnxExport:
     members: list[dict[str, Any]]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the graph to ``path``; returns the path."""
+        """Write the graph to ``path`` (whole or not at all); returns the path."""
         target = Path(path)
-        if target.parent and not target.parent.exists():
+        existed = target.exists()
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
             target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(self.graph)
+            temporary.write_bytes(self.graph)
+            os.replace(temporary, target)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            error = write_error(err, "the ONNX graph", target, kept=existed)
+            if error is None:
+                raise
+            raise error from err
         return target
 
 
