@@ -176,6 +176,14 @@ def test_an_output_that_cannot_be_written_is_a_user_error(trained, tmp_path):
     assert_user_error(result, "Cannot write the ONNX graph to")
 
 
+def test_predictions_that_cannot_be_written_are_a_user_error(exported, tmp_path):
+    graph, _ = exported
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = mlwright("predict", graph, CREDIT_TEST, "--output", blocker / "p.csv")
+    assert_user_error(result, "Cannot write predictions to")
+
+
 def test_a_missing_model_is_a_user_error(tmp_path):
     result = mlwright("export", tmp_path / "nowhere", "--output", tmp_path / "m.onnx")
     assert_user_error(result, "nowhere")

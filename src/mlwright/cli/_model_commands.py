@@ -15,7 +15,7 @@ from rich.table import Table
 
 from mlwright.cli._app import app
 from mlwright.cli._shared import dropped_rows_line, na_values_option, number, summary_line
-from mlwright.errors import ConfigError
+from mlwright.errors import ConfigError, write_error
 
 # Seconds kept from the search at least for logging the saved model into the MLflow run
 # (measured at 1-3 s for a small artifact on a busy 2-core machine).
@@ -323,8 +323,20 @@ def _predict_onnx(model: str, data: str, output: Path) -> None:
         result = pd.DataFrame({"prediction": outputs["label"]})
         for position, label in enumerate(compiled.classes or []):
             result[f"proba_{label}"] = outputs["probabilities"][:, position]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(output, index=False)
+    existed = output.exists()
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        # A temporary file renamed at the end, as on the Python path: never a partial CSV.
+        output.parent.mkdir(parents=True, exist_ok=True)
+        result.to_csv(temporary, index=False)
+        os.replace(temporary, output)
+    except OSError as err:
+        if temporary.exists():
+            temporary.unlink()
+        error = write_error(err, "predictions", output, kept=existed)
+        if error is None:
+            raise
+        raise error from err
     seconds = time.perf_counter() - started
     Console(stderr=True, highlight=False).print(
         f"Predicted {len(result):,} rows with onnxruntime in {seconds:.1f} s; wrote {output}"
