@@ -20,8 +20,7 @@ from model_helpers import CREDIT_TEST, CREDIT_TRAIN, build_model
 
 import mlwright
 from mlwright.automl import _preprocess
-from mlwright.automl._preprocess import category_key as training_key
-from mlwright.compiled import CompiledModel, category_key, load_compiled
+from mlwright.compiled import CompiledModel, load_compiled
 from mlwright.errors import ConfigError, DataError, MlwrightError, ModelError
 from mlwright.model import _onnx
 from mlwright.model._onnx import UnsupportedPartError, export_onnx
@@ -277,32 +276,6 @@ def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path):
     broken.write_bytes(b"not a graph")
     with pytest.raises(ModelError, match="Could not load the ONNX graph"):
         load_compiled(broken)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        3,
-        3.0,
-        "3",
-        " a ",
-        "",
-        "  ",
-        None,
-        np.nan,
-        True,
-        np.bool_(False),
-        2.5,
-        np.int64(7),
-        np.float32(1.5),
-        pd.NA,
-        pd.NaT,
-        "<0",
-        "é",
-    ],
-)
-def test_category_keys_match_training(value):
-    assert category_key(value) == training_key(value)
 
 
 def test_metadata_is_readable_without_mlwright(credit_graph):

@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 
+from mlwright._categories import category_key
 from mlwright.automl._text import TextScorer
 from mlwright.errors import DataError
 
@@ -41,26 +42,6 @@ _TEXT_STATS = 2
 #: Frames up to this many rows take a plain-Python path: per-column pandas calls would cost
 #: milliseconds for a single row.
 _SMALL_FRAME = 32
-
-
-def category_key(value: Any) -> str | None:
-    """Normalised text key of a category value; ``None`` for missing.
-
-    Integers read as ``3``, ``3.0``, ``"3"`` map to the same key, so a column typed differently
-    at prediction time still finds its categories.
-    """
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return "True" if value else "False"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    text = str(value).strip()
-    return text if text else None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mlwright._categories import category_key
 from mlwright.errors import ConfigError, ModelError
 
 __all__ = ["CompiledModel", "category_key", "load_compiled"]
@@ -26,30 +27,6 @@ __all__ = ["CompiledModel", "category_key", "load_compiled"]
 META_PREFIX = "mlwright."
 #: Frames up to this many rows are fed value by value: per-column pandas calls cost more.
 _SMALL = 32
-
-
-def category_key(value: Any) -> str | None:
-    """Normalised text key of a category value; ``None`` for missing.
-
-    The same rule as training's (``mlwright.automl._preprocess.category_key``, which a test
-    compares with this one): integers read as ``3``, ``3.0`` or ``"3"`` share a key, booleans
-    are ``"True"``/``"False"``, text is stripped, and empty text is missing.
-    """
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' NA and NaT
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return "True" if value else "False"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    try:
-        text = str(value).strip()
-    except TypeError:  # pragma: no cover - str() of an exotic object
-        return None
-    return text if text else None
 
 
 def _number(value: Any) -> float:

@@ -12,32 +12,17 @@ at load time (:meth:`FastPath.verify`); otherwise the server uses the predictor 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from mlwright._categories import category_key as _category_key
+
 __all__ = ["FastPath"]
 
 _NAN = float("nan")
 _MEMO_SIZE = 10_000
-
-
-def _category_key(value: Any) -> str | None:
-    # The training normalisation (3, 3.0 and "3" are one category).
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    text = str(value).strip()
-    return text or None
 
 
 class FastPath:

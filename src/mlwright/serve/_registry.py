@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlwright._categories import category_key as _category_key
 from mlwright.errors import ModelError
 from mlwright.model import load
 from mlwright.registry import get_version
@@ -322,22 +323,6 @@ def _finite(value: Any) -> float | None:
 
 def _category_keys(values: Sequence[Any]) -> list[str]:
     return [key for key in (_category_key(value) for value in values) if key is not None]
-
-
-def _category_key(value: Any) -> str | None:
-    # Same normalisation as training (3, 3.0 and "3" are one category).
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    text = str(value).strip()
-    return text or None
 
 
 def _unseen_is_error(schema: Any, column: Any) -> bool:
