@@ -76,9 +76,13 @@ def _wait_for_arm(client: httpx.Client, record: dict, version: str) -> None:
     raise AssertionError(f"no answer from version {version} within 30 s")
 
 
-def test_ab_experiment_routes_and_promotes_the_better_version(tmp_path) -> None:
+def test_ab_experiment_routes_and_promotes_the_better_version(tmp_path, monkeypatch) -> None:
     from mlwright.data import read
     from mlwright.registry import get_model
+
+    # A store named by URI keeps MLflow's default artifact root, ./mlruns of the process that
+    # creates an experiment: run from tmp_path, so that is not the repository.
+    monkeypatch.chdir(tmp_path)
 
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     log_uri = f"sqlite:///{tmp_path / 'predictions.db'}"

@@ -19,6 +19,9 @@ def adult(bench_dataset):
 
 @pytest.fixture
 def registry_env(tmp_path, monkeypatch):
+    # A store named by URI keeps MLflow's default artifact root, ./mlruns of the process that
+    # creates an experiment: run from tmp_path, so that is not the repository.
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLWRIGHT_TRACKING_URI", uri)
     monkeypatch.setenv("MLWRIGHT_HOME", str(tmp_path / "home"))

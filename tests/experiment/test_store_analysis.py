@@ -210,12 +210,15 @@ def test_error_rate_guardrail_stops_a_failing_arm(tmp_path) -> None:
     assert result.decision == "stopped: challenger fails the guardrail(s) error_rate"
 
 
-def test_analysis_is_recorded_in_mlflow(tmp_path) -> None:
+def test_analysis_is_recorded_in_mlflow(tmp_path, monkeypatch) -> None:
     """Each analysis is an MLflow run of the experiment 'mlwright-experiments': the
     definition as parameters, per-arm figures and tests as metrics, the decision as a tag and
     the whole result as a JSON artifact; the per-arm intervals hold their means."""
     from mlflow.tracking import MlflowClient
 
+    # A store named by URI keeps MLflow's default artifact root, ./mlruns of the process that
+    # creates an experiment: run from tmp_path, so that is not the repository.
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'predictions.db'}"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment = _start(uri, unit_key="user_id", metric="conversion", mde=0.05)
