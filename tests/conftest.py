@@ -55,3 +55,23 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLWRIGHT_HOME", str(tmp_path / ".mlwright"))
     return tmp_path
+
+
+@pytest.fixture
+def adult_like_csv(tmp_path) -> Path:
+    """A small CSV shaped like adult's markers: ``workclass`` has ``?`` as a category,
+    ``hours`` has ``?`` among its numbers, and the label is ``+``/``-``."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    lines = ["hours,workclass,label"]
+    for index in range(240):
+        workclass = ["Private", "?", "State-gov"][index % 3]
+        hours = rng.normal(40, 8)
+        score = (hours - 40) / 8 + (1.2 if workclass == "?" else -0.4)
+        label = "+" if score + rng.normal(scale=0.3) > 0 else "-"
+        shown = "?" if index % 30 == 4 else f"{hours:.1f}"
+        lines.append(f"{shown},{workclass},{label}")
+    path = tmp_path / "adult-like.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -221,25 +221,8 @@ def test_the_docs_examples_run(page, tmp_path):
         assert "prediction,proba_bad,proba_good" in result.stdout.splitlines()
 
 
-def _adult_like(path: Path, n: int = 240) -> None:
-    """workclass has '?' as a category, hours has '?' among its numbers, label is '+'/'-'."""
-    import numpy as np
-
-    rng = np.random.default_rng(11)
-    lines = ["hours,workclass,label"]
-    for index in range(n):
-        workclass = ["Private", "?", "State-gov"][index % 3]
-        hours = rng.normal(40, 8)
-        score = (hours - 40) / 8 + (1.2 if workclass == "?" else -0.4)
-        label = "+" if score + rng.normal(scale=0.3) > 0 else "-"
-        shown = "?" if index % 30 == 4 else f"{hours:.1f}"
-        lines.append(f"{shown},{workclass},{label}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def test_markers_as_labels_and_categories_through_the_command_line(tmp_path):
-    data = tmp_path / "adult-like.csv"
-    _adult_like(data)
+def test_markers_as_labels_and_categories_through_the_command_line(tmp_path, adult_like_csv):
+    data = adult_like_csv
     model = tmp_path / "model"
     result = mlwright("train", data, "--target", "label", *FAST, "--output", model)
     assert result.returncode == 0, result.stderr
@@ -268,9 +251,8 @@ def test_markers_as_labels_and_categories_through_the_command_line(tmp_path):
     assert got["proba_+"].iloc[0] == pytest.approx(predictions["proba_+"].iloc[position])
 
 
-def test_na_values_given_at_training_apply_at_prediction(tmp_path):
-    data = tmp_path / "adult-like.csv"
-    _adult_like(data)
+def test_na_values_given_at_training_apply_at_prediction(tmp_path, adult_like_csv):
+    data = adult_like_csv
     model = tmp_path / "model"
     result = mlwright(
         "train", data, "--target", "label", *FAST, "--output", model, "--na-values", "?"

@@ -33,6 +33,19 @@ def assert_user_error(result, *fragments: str) -> None:
         assert fragment in text, result.stderr
 
 
+def assert_same_predictions(graph: Path, model: Path, rows: Path, folder: Path) -> None:
+    """`mlwright predict` of the exported graph and of the artifact give the same file."""
+    outputs = folder / "onnx.csv", folder / "python.csv"
+    for source, path in zip((graph, model), outputs, strict=True):
+        result = mlwright("predict", source, rows, "--output", path)
+        assert result.returncode == 0, result.stderr
+    onnx_frame, python_frame = (pd.read_csv(path) for path in outputs)
+    assert onnx_frame["prediction"].tolist() == python_frame["prediction"].tolist()
+    np.testing.assert_allclose(
+        onnx_frame.iloc[:, 1:].to_numpy(), python_frame.iloc[:, 1:].to_numpy(), atol=1e-5
+    )
+
+
 def _train(folder: Path, models: str) -> Path:
     output = folder / models.replace(",", "-")
     result = mlwright(
@@ -104,36 +117,13 @@ def test_a_one_row_file_reads_as_training_read_it(trained, exported, tmp_path):
     graph, _ = exported
     one_row = tmp_path / "one.csv"
     pd.read_csv(CREDIT_TEST).head(1).to_csv(one_row, index=False)
-    paths = tmp_path / "onnx.csv", tmp_path / "python.csv"
-    for model, path in zip((graph, trained), paths, strict=True):
-        result = mlwright("predict", model, one_row, "--output", path)
-        assert result.returncode == 0, result.stderr
-    onnx_frame, python_frame = (pd.read_csv(path) for path in paths)
-    assert onnx_frame["prediction"].tolist() == python_frame["prediction"].tolist()
-    np.testing.assert_allclose(
-        onnx_frame.iloc[:, 1:].to_numpy(), python_frame.iloc[:, 1:].to_numpy(), atol=1e-5
-    )
+    assert_same_predictions(graph, trained, one_row, tmp_path)
 
 
-def _adult_like(path: Path, n: int = 240) -> None:
-    """workclass has '?' as a category, hours has '?' among its numbers (as in adult)."""
-    rng = np.random.default_rng(11)
-    lines = ["hours,workclass,label"]
-    for index in range(n):
-        workclass = ["Private", "?", "State-gov"][index % 3]
-        hours = rng.normal(40, 8)
-        score = (hours - 40) / 8 + (1.2 if workclass == "?" else -0.4)
-        label = "+" if score + rng.normal(scale=0.3) > 0 else "-"
-        shown = "?" if index % 30 == 4 else f"{hours:.1f}"
-        lines.append(f"{shown},{workclass},{label}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def test_markers_read_as_in_training_on_both_runtimes(tmp_path):
+def test_markers_read_as_in_training_on_both_runtimes(tmp_path, adult_like_csv):
     # '?' is a category of workclass but a missing value among hours' numbers; in a one-row
     # file both runtimes must read it so, as training did.
-    train = tmp_path / "train.csv"
-    _adult_like(train)
+    train = adult_like_csv
     model = tmp_path / "model"
     result = mlwright(
         "train", train, "--target", "label", "--max-trials", "2", "--models", "lightgbm",
@@ -145,15 +135,7 @@ def test_markers_read_as_in_training_on_both_runtimes(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = tmp_path / "rows.csv"
     rows.write_text("hours,workclass\n?,?\n")
-    outputs = tmp_path / "onnx.csv", tmp_path / "python.csv"
-    for source, path in zip((graph, model), outputs, strict=True):
-        result = mlwright("predict", source, rows, "--output", path)
-        assert result.returncode == 0, result.stderr
-    onnx_frame, python_frame = (pd.read_csv(path) for path in outputs)
-    assert onnx_frame["prediction"].tolist() == python_frame["prediction"].tolist()
-    np.testing.assert_allclose(
-        onnx_frame.iloc[:, 1:].to_numpy(), python_frame.iloc[:, 1:].to_numpy(), atol=1e-5
-    )
+    assert_same_predictions(graph, model, rows, tmp_path)
 
 
 def test_an_unknown_format_is_a_user_error(trained, tmp_path):
